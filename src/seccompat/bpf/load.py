@@ -1,0 +1,91 @@
+"""Install a BPF program as a seccomp filter on the calling thread (seccomp(2)).
+
+Unless the caller has CAP_SYS_ADMIN, the kernel requires no_new_privs first
+(prctl(2) ``PR_SET_NO_NEW_PRIVS``); :func:`install` sets it by default.  Its
+consequence is permanent for this process and its children: execve(2) of a setuid
+or file-capability binary no longer raises privileges.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as E
+import os
+
+from ..raw import syscall
+from ..syscalls import lookup
+from .insn import Insn, pack
+
+__all__ = [
+    "FLAG_LOG",
+    "FLAG_NEW_LISTENER",
+    "FLAG_SPEC_ALLOW",
+    "FLAG_TSYNC",
+    "action_available",
+    "install",
+    "set_no_new_privs",
+]
+
+_SECCOMP_SET_MODE_FILTER = 1
+_SECCOMP_GET_ACTION_AVAIL = 2
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+
+FLAG_TSYNC = 1
+FLAG_LOG = 2
+FLAG_SPEC_ALLOW = 4
+FLAG_NEW_LISTENER = 8
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def _check(result: int, err: int, what: str) -> int:
+    if err:
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def set_no_new_privs() -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS, 1): irreversible for this process and its children."""
+    _check(*syscall(lookup("prctl").number, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
+
+
+def install(program: tuple[Insn, ...] | list[Insn], *, flags: int = 0,
+            no_new_privs: bool = True) -> int:
+    """Load *program* on the calling thread (all threads with ``FLAG_TSYNC``).
+
+    Returns the listener fd with ``FLAG_NEW_LISTENER``, else 0.  Raises ``OSError``
+    (EACCES without no_new_privs or CAP_SYS_ADMIN, EINVAL for a program the kernel
+    rejects, EPERM/ENOSYS when a filter forbids seccomp() and prctl()); with
+    ``FLAG_TSYNC``, a thread that cannot be synchronised gives ``ESRCH``.
+    """
+    if no_new_privs:
+        set_no_new_privs()
+    code = ctypes.create_string_buffer(pack(program))
+    fprog = _SockFprog(len(program), ctypes.addressof(code))
+    result, err = syscall(lookup("seccomp").number, _SECCOMP_SET_MODE_FILTER, flags,
+                          ctypes.addressof(fprog))
+    if err == E.ENOSYS and not flags:
+        # Before 3.17 (or seccomp() denied with ENOSYS): the prctl interface.
+        result, err = syscall(lookup("prctl").number, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
+                              ctypes.addressof(fprog), 0, 0)
+    if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
+        raise OSError(E.ESRCH, f"seccomp: thread {result} could not be synchronised")
+    return _check(result, err, "seccomp")
+
+
+def action_available(action: int) -> bool:
+    """Whether the kernel knows a SECCOMP_RET_* action (4.14+ can say; older kernels
+    know ALLOW, ERRNO, TRAP, TRACE and KILL_THREAD)."""
+    value = ctypes.c_uint32(action)
+    _, err = syscall(lookup("seccomp").number, _SECCOMP_GET_ACTION_AVAIL, 0,
+                     ctypes.addressof(value))
+    if err == E.EINVAL:
+        return False
+    if err:
+        return action & 0xFFFF0000 in (0x00000000, 0x00030000, 0x00050000, 0x7FF00000,
+                                       0x7FFF0000)
+    return True

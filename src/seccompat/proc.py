@@ -1,0 +1,169 @@
+"""Facts about this process and this machine: seccomp state, capabilities, sysctls.
+
+All reads are fresh: a process can add seccomp filters, drop capabilities and
+set no_new_privs at any time.  Sources: proc(5) ``/proc/thread-self/status``
+(``Seccomp``, ``Seccomp_filters``, ``NoNewPrivs``, ``Cap*``), ``/proc/sys``,
+prctl(2) ``PR_GET_SECCOMP``/``PR_GET_NO_NEW_PRIVS`` when /proc is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .raw import syscall
+from .syscalls import lookup
+
+__all__ = [
+    "CAP",
+    "ProcessState",
+    "container_hints",
+    "has_capability",
+    "process_state",
+    "seccomp_mode",
+    "sysctl",
+]
+
+#: capabilities(7) numbers used by gates and wrappers.
+CAP = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_DAC_READ_SEARCH": 2,
+    "CAP_FOWNER": 3,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_LINUX_IMMUTABLE": 9,
+    "CAP_NET_ADMIN": 12,
+    "CAP_IPC_LOCK": 14,
+    "CAP_SYS_MODULE": 16,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_SYS_PTRACE": 19,
+    "CAP_SYS_ADMIN": 21,
+    "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24,
+    "CAP_MKNOD": 27,
+    "CAP_AUDIT_WRITE": 29,
+    "CAP_SYSLOG": 34,
+    "CAP_PERFMON": 38,
+    "CAP_BPF": 39,
+}
+
+_PR_GET_SECCOMP = 21
+_PR_GET_NO_NEW_PRIVS = 39
+_STATUS = "/proc/thread-self/status"
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """The seccomp-relevant state of the calling thread."""
+
+    seccomp_mode: int
+    """0 none, 1 strict, 2 filter (proc(5) ``Seccomp:``)."""
+    seccomp_filters: int | None
+    """Filters attached (``Seccomp_filters:``, Linux 5.9+; None if unknown)."""
+    no_new_privs: bool
+    cap_effective: int
+    """The effective capability set as a bit mask."""
+
+
+def _status_path() -> str:
+    # /proc/thread-self appeared in 3.17; seccomp state is per thread.
+    if os.path.exists(_STATUS):
+        return _STATUS
+    return f"/proc/self/task/{os.gettid() if hasattr(os, 'gettid') else os.getpid()}/status"
+
+
+def _read_status() -> bytes | None:
+    try:
+        fd = os.open(_status_path(), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 8192)
+    finally:
+        os.close(fd)
+
+
+def _field(status: bytes, key: bytes) -> bytes | None:
+    start = status.find(b"\n" + key + b":")
+    if start < 0:
+        return None
+    start += len(key) + 2
+    end = status.find(b"\n", start)
+    return status[start:end].strip()
+
+
+def _prctl(option: int) -> int | None:
+    result, err = syscall(lookup("prctl").number, option, 0, 0, 0, 0)
+    return None if err else result
+
+
+def seccomp_mode() -> int:
+    """The calling thread's seccomp mode: 0 none, 1 strict, 2 filter.
+
+    The cheap, strong signal behind every EPERM decision: 0 proves no filter
+    answered.  Reads only the one field, for speed.
+    """
+    status = _read_status()
+    if status is not None:
+        value = _field(status, b"Seccomp")
+        if value is not None:
+            return int(value)
+    mode = _prctl(_PR_GET_SECCOMP)
+    # prctl itself may be filtered; with no answer, assume a filter is active.
+    return 2 if mode is None else mode
+
+
+def process_state() -> ProcessState:
+    """Seccomp mode, filter count, no_new_privs and effective capabilities."""
+    status = _read_status()
+    if status is None:
+        nnp = _prctl(_PR_GET_NO_NEW_PRIVS)
+        return ProcessState(seccomp_mode(), None, bool(nnp), 0)
+
+    def get(key: bytes) -> bytes | None:
+        return _field(status, key)
+
+    filters = get(b"Seccomp_filters")
+    return ProcessState(
+        seccomp_mode=int(get(b"Seccomp") or b"0"),
+        seccomp_filters=int(filters) if filters is not None else None,
+        no_new_privs=(get(b"NoNewPrivs") or b"0") == b"1",
+        cap_effective=int(get(b"CapEff") or b"0", 16),
+    )
+
+
+def has_capability(name: str) -> bool:
+    """Whether the calling thread has capability *name* (``"CAP_SYS_ADMIN"``) effective."""
+    return bool(process_state().cap_effective >> CAP[name] & 1)
+
+
+def sysctl(name: str) -> str | None:
+    """The value of sysctl *name* (``"kernel.io_uring_disabled"``), None if absent."""
+    path = "/proc/sys/" + name.replace(".", "/")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def container_hints() -> list[str]:
+    """Signs that this process runs in a container, as short phrases (may be empty)."""
+    hints = []
+    for path, what in (("/.dockerenv", "docker"), ("/run/.containerenv", "podman")):
+        if os.path.exists(path):
+            hints.append(f"{what} ({path})")
+    if os.environ.get("container"):  # noqa: SIM112 (systemd sets it in lower case)
+        hints.append(f"container={os.environ['container']}")  # noqa: SIM112
+    try:
+        with open("/proc/1/cgroup") as f:
+            cgroup = f.read()
+    except OSError:
+        cgroup = ""
+    for marker in ("docker", "kubepods", "libpod", "lxc", "containerd"):
+        if marker in cgroup:
+            hints.append(f"{marker} cgroup")
+            break
+    return hints

@@ -1,0 +1,65 @@
+"""The one place that issues raw syscalls: syscall(2) through libc.
+
+``syscall(nr, *args)`` returns ``(result, errno)`` and never raises for a kernel
+error.  Every argument travels as a full 64-bit ``long``: ctypes passes a bare
+Python int to a variadic function as a 32-bit C ``int`` and rejects larger ones,
+so the fallback wraps each argument in ``c_long`` and declares the ``long``
+return type (the default ``int`` would cut 64-bit results such as lseek offsets).
+
+An optional C accelerator (``seccompat._rawcall``, built when a compiler is
+present at install time) makes the same call without ctypes' conversion cost.
+``IMPLEMENTATION`` says which one is in use; both obey one contract and the test
+suite checks them against each other.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import os
+from collections.abc import Callable
+
+__all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "libc", "syscall"]
+
+libc = ctypes.CDLL(None, use_errno=True)
+_libc_syscall = libc.syscall
+_libc_syscall.restype = ctypes.c_long
+
+_LONG_MIN = -(2**63)
+_ULONG_END = 2**64
+
+
+def _as_long(value: int) -> ctypes.c_long:
+    if not isinstance(value, int):
+        raise TypeError(f"syscall arguments must be int, not {type(value).__name__}")
+    if not _LONG_MIN <= value < _ULONG_END:
+        raise ValueError("syscall argument out of range [-2**63, 2**64)")
+    if value >= 2**63:
+        value -= _ULONG_END
+    return ctypes.c_long(value)
+
+
+def ctypes_syscall(nr: int, *args: int) -> tuple[int, int]:
+    """syscall(2) through ctypes: ``(result, errno)``, errno 0 on success."""
+    if len(args) > 6:
+        raise TypeError("syscall() takes a number and at most 6 arguments")
+    converted = [_as_long(nr)] + [_as_long(a) for a in args]
+    result: int = _libc_syscall(*converted)
+    return result, (ctypes.get_errno() if result == -1 else 0)
+
+
+syscall: Callable[..., tuple[int, int]]
+try:
+    if os.environ.get("SECCOMPAT_PURE_PYTHON"):
+        raise ImportError("disabled by SECCOMPAT_PURE_PYTHON")
+    from ._rawcall import syscall  # type: ignore[no-redef]
+
+    IMPLEMENTATION = "c"
+except ImportError:
+    syscall = ctypes_syscall
+    IMPLEMENTATION = "ctypes"
+
+
+def errno_name(err: int) -> str:
+    """``"EPERM"`` for 1, ``"errno 4095"`` for numbers with no name."""
+    return _errno.errorcode.get(err, f"errno {err}")
