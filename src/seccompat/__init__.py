@@ -1,0 +1,33 @@
+"""seccompat: tell a seccomp filter's EPERM from a real one.
+
+Container runtimes answer EPERM for every syscall their profile does not know;
+userspace falls back only on ENOSYS.  seccompat classifies each syscall
+(available, not implemented, filtered, killed, trapped, gated) with its evidence,
+and reproduces container filters with its own BPF compiler.
+
+The public API is what this module exports; everything else may change.
+"""
+
+from __future__ import annotations
+
+from .classify import Status, Verdict, classify, eperm_is_filtered
+from .isolate import classify_isolated
+from .proc import ProcessState, process_state
+from .syscalls import Syscall, kernel_version, lookup, native_arch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ProcessState",
+    "Status",
+    "Syscall",
+    "Verdict",
+    "__version__",
+    "classify",
+    "classify_isolated",
+    "eperm_is_filtered",
+    "kernel_version",
+    "lookup",
+    "native_arch",
+    "process_state",
+]

@@ -1,0 +1,53 @@
+"""The ``seccompat`` command: one module per subcommand, sharing ``output``.
+
+Usage errors print one line on stderr and exit 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from . import probe, run
+from .output import UsageError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="seccompat",
+        description="Tell a seccomp filter's EPERM from a real one, and reproduce container "
+                    "filters without a container engine.",
+    )
+    parser.add_argument("--version", action="version", version=f"seccompat {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in (probe, run):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``seccompat`` and ``python -m seccompat``; returns the exit status."""
+    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(args_list)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.handler(args))
+    except UsageError as exc:
+        print(f"seccompat: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 141  # 128 + SIGPIPE, as a shell reports a closed pipe
+    except KeyboardInterrupt:
+        return 130

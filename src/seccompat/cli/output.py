@@ -1,0 +1,27 @@
+"""Output helpers shared by the subcommands: tables, JSON, the usage error."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+__all__ = ["UsageError", "print_json", "table"]
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO = sys.stdout) -> None:
+    """Print aligned columns; the last column takes the rest of the line."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, str(row[-1])]).rstrip(), file=out)
+
+
+def print_json(value: Any, out: TextIO = sys.stdout) -> None:
+    json.dump(value, out, indent=2)
+    out.write("\n")

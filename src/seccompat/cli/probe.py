@@ -1,0 +1,97 @@
+"""``seccompat probe``: which syscalls work in this process, and how we know."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from .. import proc
+from ..classify import Verdict, classify
+from ..isolate import classify_isolated
+from ..probes import NEVER_PROBE, PROBES
+from ..syscalls import lookup, names, native_arch
+from .output import UsageError, print_json, table
+
+HELP = "show which syscalls work in this process and why"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("probe", help=HELP, description=HELP + (
+        ". By default every syscall with a side-effect-free probe is checked "
+        "(plus those that are never invoked), in this process when no seccomp filter "
+        "is active and in a child process otherwise, so a KILL rule cannot take the "
+        "probe down."))
+    p.add_argument("names", nargs="*", metavar="NAME", help="syscalls to check (default: all)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--isolate", dest="isolate", action="store_const", const=True,
+                      help="probe in a child process (default when a filter is active)")
+    mode.add_argument("--in-process", dest="isolate", action="store_const", const=False,
+                      help="probe in this process (default when no filter is active)")
+    p.set_defaults(handler=run, isolate=None)
+
+
+def default_names() -> list[str]:
+    """Every probed or never-probed syscall that exists on this ABI, by number."""
+    arch = native_arch()
+    found = []
+    for name in [*PROBES, *NEVER_PROBE]:
+        try:
+            found.append(lookup(name, arch))
+        except LookupError:
+            continue
+    return [sc.name for sc in sorted(found, key=lambda s: s.number)]
+
+
+def _check_names(requested: list[str]) -> list[str]:
+    for name in requested:
+        if name not in names():
+            try:
+                lookup(name)
+            except LookupError as exc:
+                raise UsageError(exc.args[0]) from None
+    return requested
+
+
+def _row(v: Verdict) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "number": v.number,
+        "since": None if v.since is None else f"{v.since[0]}.{v.since[1]}",
+        "status": v.status.value,
+        "errno": v.errno_name,
+        "evidence": v.evidence,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    requested = _check_names(list(args.names)) or default_names()
+    state = proc.process_state()
+    isolate = args.isolate if args.isolate is not None else state.seccomp_mode != 0
+    verdicts = classify_isolated(requested) if isolate else [classify(n) for n in requested]
+    rows = [_row(v) for v in verdicts]
+    arch = native_arch().name
+    if args.format == "json":
+        print_json({
+            "kernel": os.uname().release,
+            "arch": arch,
+            "seccomp_mode": state.seccomp_mode,
+            "seccomp_filters": -1 if state.seccomp_filters is None else state.seccomp_filters,
+            "no_new_privs": state.no_new_privs,
+            "isolated": isolate,
+            "syscalls": rows,
+        })
+        return 0
+    hints = proc.container_hints()
+    filters = "unknown" if state.seccomp_filters is None else str(state.seccomp_filters)
+    mode = {0: "disabled", 1: "strict", 2: "filter"}.get(state.seccomp_mode, "?")
+    print(f"kernel {os.uname().release}  arch {arch}  seccomp {mode} ({filters} filters)  "
+          f"no_new_privs {'yes' if state.no_new_privs else 'no'}")
+    print(f"container: {', '.join(hints) if hints else 'no signs'}  probes run "
+          f"{'in a child process' if isolate else 'in this process'}")
+    print()
+    table([[r["name"], str(r["number"] if r["number"] is not None else "-"), r["since"] or "-",
+            r["status"], r["errno"] or "-", r["evidence"]] for r in rows],
+          ["NAME", "NR", "SINCE", "STATUS", "ERRNO", "EVIDENCE"])
+    return 0

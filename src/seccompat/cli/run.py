@@ -1,0 +1,86 @@
+"""``seccompat run``: run a command under a filter that reproduces a container runtime."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..bpf import Action, compile_filter, install, parse_errno
+from ..launch import LaunchError, run_command
+from ..policy import container_filter
+from ..syscalls import parse_version
+from .output import UsageError
+
+HELP = "run a command under a seccomp filter, as a container runtime would"
+
+_EPILOG = """\
+examples:
+  seccompat run --deny-newer-than 5.4 -- python3 -c 'import threading; threading.Thread().start()'
+      an EPERM-default profile written for Linux 5.4: newer calls (faccessat2, clone3,
+      close_range ...) fail with EPERM, as in Docker 19.03
+  seccompat run --deny clone3 --errno ENOSYS -- python3 -c 'import threading'
+exit status: the command's own; 128+N if signal N killed it; 125 if seccompat failed;
+126 if the command cannot be executed; 127 if it is not found
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help=HELP, description=HELP + ". The filter is installed in a "
+                       "child process right before execve(2).", epilog=_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--deny", action="append", default=[], metavar="NAME",
+                   help="deny this syscall (repeatable, or comma-separated)")
+    p.add_argument("--deny-newer-than", metavar="X.Y",
+                   help="allow only syscalls that existed in Linux X.Y; deny the rest")
+    p.add_argument("--errno", metavar="E", help="errno for denied calls: a name like EPERM "
+                   "or ENOSYS, or a number (default EPERM)")
+    p.add_argument("--action", choices=("errno", "kill", "kill-thread", "trap", "log"),
+                   default="errno", help="what a denied call gets (default errno)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="describe the filter on stderr before running")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    p.set_defaults(handler=run)
+
+
+def _denied_action(args: argparse.Namespace) -> Action:
+    if args.errno is not None and args.action != "errno":
+        raise UsageError(f"--errno applies to --action errno, not --action {args.action}")
+    if args.action == "errno":
+        try:
+            return Action.errno(parse_errno(args.errno or "EPERM"))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return Action.parse(args.action)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no command given (seccompat run [OPTIONS] -- CMD ...)")
+    newer_than = None
+    if args.deny_newer_than is not None:
+        try:
+            newer_than = parse_version(args.deny_newer_than)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    deny = [n.strip() for item in args.deny for n in item.split(",") if n.strip()]
+    action = _denied_action(args)
+    try:
+        flt = container_filter(deny=deny, newer_than=newer_than, action=action)
+    except LookupError as exc:
+        raise UsageError(exc.args[0]) from None
+    program = compile_filter(flt)
+    if args.verbose:
+        what = f"syscalls newer than {args.deny_newer_than}" if newer_than else "nothing"
+        extra = f" plus {', '.join(deny)}" if deny else ""
+        print(f"seccompat: denying {what}{extra} with {action} "
+              f"({len(program)} BPF instructions, ABIs: "
+              f"{', '.join(p.arch.name for p in flt.policies)})", file=sys.stderr)
+    try:
+        return run_command(command, lambda: install(program))
+    except LaunchError as exc:
+        print(f"seccompat: {exc}", file=sys.stderr)
+        return exc.status

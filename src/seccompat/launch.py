@@ -1,0 +1,112 @@
+"""Run a command under a seccomp filter, installed as late as possible.
+
+The parent forks; the child installs the filter immediately before execve(2), so
+nothing of ours runs under it.  Failures in the child travel back over a
+close-on-exec pipe: an empty read means the exec happened.  The parent forwards
+termination signals to the child and maps its end to an exit status as
+``docker run`` does: the command's own status, 128+N when signal N killed it,
+125 when we failed, 126 when the command cannot be executed, 127 when it is not
+found.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["EXIT_CANNOT_EXECUTE", "EXIT_NOT_FOUND", "EXIT_OURS", "LaunchError", "run_command"]
+
+EXIT_OURS = 125
+EXIT_CANNOT_EXECUTE = 126
+EXIT_NOT_FOUND = 127
+
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+# The terminal sends these to the whole foreground group: the child gets its own.
+_IGNORED_WHILE_WAITING = (signal.SIGINT, signal.SIGQUIT)
+
+
+class LaunchError(Exception):
+    """The command could not be started; ``status`` is the exit status to use."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _resolve(command: str) -> str:
+    if "/" in command:
+        if not os.path.exists(command):
+            raise LaunchError(EXIT_NOT_FOUND, f"{command}: no such file or directory")
+        return command
+    found = shutil.which(command)
+    if found is None:
+        raise LaunchError(EXIT_NOT_FOUND, f"{command}: command not found")
+    return found
+
+
+def run_command(argv: Sequence[str], prepare: Callable[[], None]) -> int:
+    """Fork, call *prepare* in the child (it installs the filter), exec *argv*.
+
+    Returns the exit status to use.  Raises :class:`LaunchError` when the command
+    is not found, cannot be executed, or *prepare* failed in the child.
+    """
+    if not argv:
+        raise LaunchError(EXIT_OURS, "no command given")
+    path = _resolve(argv[0])
+    r, w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, then execs
+        stage = "prepare"
+        try:
+            os.close(r)
+            prepare()
+            stage = "exec"
+            os.execv(path, list(argv))
+        except BaseException as exc:  # report anything, then leave without cleanup
+            err = exc.errno if isinstance(exc, OSError) and exc.errno else 0
+            os.write(w, f"{stage} {err} {exc}".encode(errors="replace"))
+        finally:
+            os._exit(EXIT_OURS)
+    os.close(w)
+    previous = {s: signal.signal(s, lambda sig, _f: _forward(pid, sig)) for s in _FORWARDED}
+    previous.update({s: signal.signal(s, signal.SIG_IGN) for s in _IGNORED_WHILE_WAITING})
+    try:
+        with os.fdopen(r, "rb") as pipe:
+            report = pipe.read().decode(errors="replace")
+        status = _wait(pid)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if report:
+        stage, err_text, message = [*report.split(" ", 2), "", ""][:3]
+        err = int(err_text or 0)
+        if stage == "exec":
+            code = EXIT_NOT_FOUND if err == E.ENOENT else EXIT_CANNOT_EXECUTE
+            raise LaunchError(code, f"{argv[0]}: cannot execute: {os.strerror(err)}"
+                              if err else f"{argv[0]}: cannot execute: {message}")
+        raise LaunchError(EXIT_OURS, message or "failed to prepare the command")
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except InterruptedError:  # pragma: no cover - PEP 475 retries already
+            continue

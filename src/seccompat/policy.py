@@ -1,0 +1,71 @@
+"""Filters that reproduce what container runtimes install, from a few parameters.
+
+``container_filter(newer_than=(5, 4))`` is an allow-list written for Linux 5.4:
+every syscall the table says existed in 5.4 is allowed, everything else (newer
+calls and numbers no table knows) gets the deny action, which is what an
+EPERM-default Docker/Podman profile of that era does.  Without ``newer_than`` the
+filter allows everything except the names in ``deny``.
+
+On x86_64 the filter also covers the i386 and x32 ABIs (as Docker's profiles do),
+and on aarch64 the 32-bit ARM ABI, so 32-bit programs see the same policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .bpf.ir import Action, ArchPolicy, Filter, Rule
+from .syscalls import Arch, arch, lookup, names, native_arch, syscalls
+
+__all__ = ["COMPAT_ABIS", "container_filter"]
+
+#: ABIs a process on the key ABI can also use (int 0x80, x32, AArch32).
+COMPAT_ABIS: dict[str, tuple[str, ...]] = {
+    "x86_64": ("x86", "x32"),
+    "aarch64": ("arm",),
+    "ppc64": ("ppc",),
+    "s390x": ("s390",),
+    "mips64": ("mips", "mips64n32"),
+    "mipsel64": ("mipsel", "mipsel64n32"),
+}
+
+
+def container_filter(
+    *,
+    deny: Iterable[str] = (),
+    newer_than: tuple[int, int] | None = None,
+    action: Action | None = None,
+    target: str | Arch | None = None,
+    bad_arch: Action | None = None,
+) -> Filter:
+    """A filter that denies *deny* and, with *newer_than*, every call newer than it.
+
+    *action* is what a denied call gets (default ERRNO(EPERM)); *target* is the
+    ABI (default: this process's), whose compat ABIs are covered too.  Raises
+    ``LookupError`` for a name no ABI knows.
+    """
+    denied = action if action is not None else Action.errno(1)
+    allow = Action.allow()
+    deny = list(deny)
+    for name in deny:
+        if name not in names():
+            lookup(name)  # raises LookupError with a close-match suggestion
+    main = arch(target) if target is not None else native_arch()
+    policies = []
+    for abi in (main, *(arch(n) for n in COMPAT_ABIS.get(main.name, ()))):
+        rules: dict[int, tuple[Rule, ...]] = {}
+        if newer_than is None:
+            default = allow
+        else:
+            default = denied
+            for sc in syscalls(abi):
+                if sc.since <= newer_than:
+                    rules[sc.number] = (Rule(allow),)
+        for name in deny:
+            try:
+                rules[lookup(name, abi).number] = (Rule(denied),)
+            except LookupError:
+                continue  # not on this ABI
+        policies.append(ArchPolicy(abi, default, rules))
+    return Filter(tuple(policies), bad_arch or Action.kill_process())
+
