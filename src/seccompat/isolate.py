@@ -11,38 +11,83 @@ TRAP delivers a catchable SIGSYS.  The child installs a handler and
 ``signal.set_wakeup_fd``: the C-level handler writes the signal number into a pipe
 at once, so the child sees the trap right after the call returns.  (Blocking
 SIGSYS would not do: the kernel force-unblocks a seccomp SIGSYS and kills.)
+
+How the child is forked matters.  ``os.fork()`` runs Python's at-fork hooks in the
+child, and ``random`` reseeds there with getrandom(2): under a filter that kills
+getrandom the child would die before probing anything.  So, from the main thread,
+the child comes from libc's fork() called through ``ctypes.PyDLL``: the GIL stays
+held and no Python hook runs.  The child then never releases the GIL (its
+syscalls, reads and writes go through PyDLL functions too), so no lock state
+copied from other threads can block it, and it leaves with ``os._exit``.  From
+another thread ``os.fork()`` is used (the signal module needs the main thread), and
+a filter that kills getrandom can then end the child early: that probe reports
+"unknown" rather than a wrong verdict.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import threading
 from collections.abc import Sequence
 
 from . import proc
 from .classify import Status, Verdict, cached, probe_result, remember, resolve, unprobed
 from .probes import PROBES
 from .raw import syscall
-from .syscalls import Syscall
+from .syscalls import Syscall, lookup
 
 __all__ = ["classify_isolated", "run_in_child"]
 
 
-def _child(batch: list[tuple[int, int, tuple[int, ...], bool]], out: int) -> None:
-    sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+# libc entry points that keep the GIL held (PyDLL): safe in a child forked
+# without Python's knowledge.
+_pylibc = ctypes.PyDLL(None, use_errno=True)
+_fork = _pylibc.fork
+_fork.restype = ctypes.c_int
+_gil_syscall = _pylibc.syscall
+_gil_syscall.restype = ctypes.c_long
+_gil_write = _pylibc.write
+_gil_write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+_gil_read = _pylibc.read
+_gil_read.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
+_gil_read.restype = ctypes.c_ssize_t
+
+
+_NR_CLOSE = lookup("close").number
+
+
+def _child(batch: list[tuple[int, int, tuple[int, ...], bool]], out: int, sig_r: int,
+           sig_w: int, hold_gil: bool) -> None:
     signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGSYS, lambda *_: None)
+    buf = ctypes.create_string_buffer(64)
+
+    def write(text: str) -> None:
+        data = text.encode()
+        if hold_gil:
+            _gil_write(out, data, len(data))
+        else:
+            os.write(out, data)
+
     for index, nr, args, returns_fd in batch:
-        os.write(out, f"b {index}\n".encode())
-        result, err = syscall(nr, *args)
-        try:
-            trapped = bytes([signal.SIGSYS]) in os.read(sig_r, 64)
-        except BlockingIOError:
-            trapped = False
+        write(f"b {index}\n")
+        if hold_gil:
+            result = _gil_syscall(*(ctypes.c_long(a) for a in (nr, *args)))
+            err = ctypes.get_errno() if result == -1 else 0
+            got = _gil_read(sig_r, buf, 64)
+            trapped = got > 0 and bytes([signal.SIGSYS]) in buf.raw[:got]
+        else:
+            result, err = syscall(nr, *args)
+            try:
+                trapped = bytes([signal.SIGSYS]) in os.read(sig_r, 64)
+            except BlockingIOError:
+                trapped = False
         # After a TRAP the return register holds garbage (the syscall number).
         if not trapped and err == 0 and returns_fd and result >= 0:
-            os.close(result)
-        os.write(out, f"e {index} {result} {err} {int(trapped)}\n".encode())
+            _gil_syscall(ctypes.c_long(_NR_CLOSE), ctypes.c_long(result))
+        write(f"e {index} {result} {err} {int(trapped)}\n")
 
 
 def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
@@ -56,16 +101,21 @@ def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
     pending = list(batch)
     while pending:
         r, w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        hold_gil = threading.current_thread() is threading.main_thread()
+        pid = _fork() if hold_gil else os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
-                os.close(r)
-                _child(pending, w)
+                _child(pending, w, sig_r, sig_w, hold_gil)
                 code = 0
             finally:
                 os._exit(code)
-        os.close(w)
+        for fd in (w, sig_r, sig_w):
+            os.close(fd)
+        if pid < 0:
+            os.close(r)
+            raise OSError(ctypes.get_errno(), "fork failed")
         with os.fdopen(r, "rb") as pipe:
             lines = pipe.read().decode().splitlines()
         _, status = os.waitpid(pid, 0)

@@ -1,0 +1,32 @@
+"""Shared fixtures.  The harness itself lives in ``tests/kernel.py``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from seccompat.classify import clear_cache
+from seccompat.proc import seccomp_mode
+
+
+@pytest.fixture(autouse=True)
+def _fresh_verdicts() -> Iterator[None]:
+    """Each test starts with an empty verdict cache (it is per thread)."""
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture(scope="session")
+def no_filter() -> None:
+    """Tests that need this process to be unfiltered (CI is) skip otherwise."""
+    if seccomp_mode() != 0:
+        pytest.skip("this test process already runs under a seccomp filter")
+
+
+@pytest.fixture
+def root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs uid 0")

@@ -1,0 +1,154 @@
+"""Test harness: run a function in a forked child under a real seccomp filter.
+
+``in_child(fn, *args, filter=...)`` forks, installs the filter in the child (with
+no_new_privs, which only the child gets), calls ``fn`` and sends its result back
+pickled.  The parent gets a :class:`ChildResult`: the value, or the exception text,
+or the signal that killed the child.  Nothing here mocks the kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import pickle
+import signal
+import struct
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seccompat.bpf import Action, Filter, compile_filter, install
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+PYTHON = os.path.realpath(sys.executable)
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs uid 0")
+
+
+@dataclass
+class ChildResult:
+    value: Any = None
+    error: str | None = None
+    signal: int | None = None
+    exit_status: int | None = None
+
+    def get(self) -> Any:
+        """The function's return value; fails the test if the child raised or died."""
+        if self.signal is not None:
+            raise AssertionError(f"child died of signal {self.signal}")
+        if self.error is not None:
+            raise AssertionError(f"child raised:\n{self.error}")
+        return self.value
+
+    @property
+    def alive(self) -> bool:
+        return self.signal is None
+
+
+def in_child(fn: Callable[..., Any], *args: Any, filter: Filter | None = None,
+             rules: dict[str, Action] | None = None, default: Action | None = None,
+             timeout: int = 60) -> ChildResult:
+    """Run ``fn(*args)`` in a forked child, under *filter* (or one built from *rules*)."""
+    if rules is not None:
+        filter = Filter.simple(default or Action.allow(), rules, missing="skip")
+    program = compile_filter(filter) if filter is not None else None
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 0
+        try:
+            os.close(r)
+            signal.alarm(timeout)
+            if program is not None:
+                install(program)
+            payload = ("ok", fn(*args))
+        except BaseException:
+            payload = ("error", traceback.format_exc())
+        try:
+            data = pickle.dumps(payload)
+        except Exception:
+            data = pickle.dumps(("error", f"unpicklable result: {payload!r}"))
+            code = 1
+        with contextlib.suppress(OSError):
+            os.write(w, struct.pack("=Q", len(data)) + data)
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        raw = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    result = ChildResult()
+    if os.WIFSIGNALED(status):
+        result.signal = os.WTERMSIG(status)
+    else:
+        result.exit_status = os.WEXITSTATUS(status)
+    if raw:
+        (size,) = struct.unpack_from("=Q", raw)
+        kind, value = pickle.loads(raw[8:8 + size])
+        if kind == "ok":
+            result.value = value
+        else:
+            result.error = value
+    return result
+
+
+# --- genuine-EPERM fixtures ------------------------------------------------------
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
+FS_IMMUTABLE_FL = 0x10
+
+
+def _flags(fd: int, new: int | None = None) -> int:
+    buf = bytearray(struct.pack("l", 0 if new is None else new))
+    fcntl.ioctl(fd, FS_IOC_SETFLAGS if new is not None else FS_IOC_GETFLAGS, buf)
+    return int(struct.unpack("l", buf)[0])
+
+
+@contextlib.contextmanager
+def immutable_file(directory: Path) -> Iterator[Path]:
+    """A regular file with the immutable attribute, cleared again whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("setting the immutable flag needs CAP_LINUX_IMMUTABLE (root)")
+    path = directory / "immutable"
+    path.write_text("x")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            _flags(fd, _flags(fd) | FS_IMMUTABLE_FL)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTTY, errno.EOPNOTSUPP, errno.EINVAL):
+                pytest.skip(f"{directory} does not support the immutable flag")
+            raise
+        try:
+            yield path
+        finally:
+            _flags(fd, _flags(fd) & ~FS_IMMUTABLE_FL)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def sysctl(name: str, value: str) -> Iterator[None]:
+    """Set a sysctl for the duration, restoring the old value whatever happens."""
+    path = Path("/proc/sys") / name.replace(".", "/")
+    if not path.exists():
+        pytest.skip(f"sysctl {name} does not exist on this kernel")
+    if os.geteuid() != 0:
+        pytest.skip(f"setting {name} needs root")
+    old = path.read_text().strip()
+    try:
+        path.write_text(value)
+    except OSError as exc:
+        pytest.skip(f"cannot set {name}: {exc}")
+    try:
+        yield
+    finally:
+        path.write_text(old)
