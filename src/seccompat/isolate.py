@@ -62,6 +62,10 @@ def _child(batch: list[tuple[int, int, tuple[int, ...], bool]], out: int, sig_r:
            sig_w: int, hold_gil: bool) -> None:
     signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGSYS, lambda *_: None)
+    # A crash ends the child and is reported; inherited handlers (faulthandler)
+    # must not run in a process Python does not know it forked.
+    for sig in (signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT):
+        signal.signal(sig, signal.SIG_DFL)
     buf = ctypes.create_string_buffer(64)
 
     def write(text: str) -> None:

@@ -120,10 +120,11 @@ def _compare(asm: _Assembler, cmp: ArgCmp, le: bool, true: int, false: int) -> i
     op = cmp.op
     if op is Op.MASKED_EQ:
         m_hi, m_lo = cmp.mask >> 32, cmp.mask & 0xFFFFFFFF
-        asm.branch(BPF_JEQ, lo & m_lo, true, false)
+        # (arg & mask) == value: a value bit outside the mask can never match.
+        asm.branch(BPF_JEQ, lo, true, false)
         asm.emit(stmt(BPF_ALU | BPF_AND | BPF_K, m_lo))
         low = asm.emit(stmt(_LD_ABS, lo_off))
-        asm.branch(BPF_JEQ, hi & m_hi, low, false)
+        asm.branch(BPF_JEQ, hi, low, false)
         asm.emit(stmt(BPF_ALU | BPF_AND | BPF_K, m_hi))
         return asm.emit(stmt(_LD_ABS, hi_off))
     if op in (Op.EQ, Op.NE):
