@@ -60,7 +60,8 @@ def test_never_probed_calls_are_not_probes() -> None:
 
 def test_every_probe_documents_its_safety() -> None:
     for spec in PROBES.values():
-        assert spec.why and spec.expect, spec.name
+        assert spec.why, spec.name
+        assert spec.expect, spec.name
         if spec.shape is not None:
             assert len(spec.shape) == len(spec.args), spec.name
 

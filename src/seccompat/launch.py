@@ -48,7 +48,7 @@ def _resolve(command: str) -> str:
     return found
 
 
-def run_command(argv: Sequence[str], prepare: Callable[[], None]) -> int:
+def run_command(argv: Sequence[str], prepare: Callable[[], object]) -> int:
     """Fork, call *prepare* in the child (it installs the filter), exec *argv*.
 
     Returns the exit status to use.  Raises :class:`LaunchError` when the command

@@ -71,7 +71,11 @@ class SeccompData:
     nr: int
     arch: int
     instruction_pointer: int = 0
-    args: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
+    args: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+
+    def __post_init__(self) -> None:
+        if len(self.args) != 6:
+            raise ValueError(f"seccomp_data has 6 arguments, not {len(self.args)}")
 
     def pack(self, little_endian: bool = sys.byteorder == "little") -> bytes:
         fmt = ("<" if little_endian else ">") + "iIQ6Q"

@@ -219,7 +219,8 @@ class Filter:
     @staticmethod
     def simple(
         default: Action,
-        rules: Mapping[str | int, Action | Iterable[Rule]],
+        rules: Mapping[str, Action | Iterable[Rule]] | Mapping[int, Action | Iterable[Rule]]
+        | Mapping[str | int, Action | Iterable[Rule]],
         arches: Iterable[str | Arch] | None = None,
         bad_arch: Action | None = None,
         missing: str = "error",
