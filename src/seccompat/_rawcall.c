@@ -65,16 +65,19 @@ raw_syscall(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     result = syscall(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
     err = result == -1 ? errno : 0;
     Py_END_ALLOW_THREADS
+    tuple = PyTuple_New(2);
+    if (tuple == NULL)
+        return NULL;
     r = PyLong_FromLong(result);
     e = PyLong_FromLong(err);
     if (r == NULL || e == NULL) {
         Py_XDECREF(r);
         Py_XDECREF(e);
+        Py_DECREF(tuple);
         return NULL;
     }
-    tuple = PyTuple_Pack(2, r, e);
-    Py_DECREF(r);
-    Py_DECREF(e);
+    PyTuple_SET_ITEM(tuple, 0, r); /* steals the references */
+    PyTuple_SET_ITEM(tuple, 1, e);
     return tuple;
 }
 

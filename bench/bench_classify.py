@@ -1,0 +1,90 @@
+"""The EPERM decision after a failed call, and a full probe.
+
+Targets: one eperm_is_filtered() decision <= 20 us; full probe <= 100 ms in
+process and <= 400 ms isolated.  Baselines: the failing syscall itself (for the
+decision) and one fork+wait of an idle child (for the probe).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import sys
+import time
+
+from _common import best, report
+
+from seccompat.bpf import Action, Filter, compile_filter, install
+from seccompat.classify import classify, clear_cache, eperm_is_filtered
+from seccompat.cli.probe import default_names
+from seccompat.isolate import classify_isolated
+from seccompat.raw import syscall
+from seccompat.syscalls import lookup
+
+FACCESSAT2 = lookup("faccessat2").number
+ARGS = (-100, ctypes.addressof(ctypes.create_string_buffer(b"/etc/passwd")), 2, 0x200)
+
+
+def _fork_wait() -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def in_filtered_child() -> int:
+    """Runs in a child: time the decision under a real EPERM filter."""
+    install(compile_filter(Filter.simple(Action.allow(), {"faccessat2": Action.errno(1)})))
+    failing = best(lambda: syscall(FACCESSAT2, *ARGS), 20_000)
+    assert syscall(FACCESSAT2, *ARGS)[1] == errno.EPERM
+
+    def first_decision() -> None:
+        clear_cache()
+        eperm_is_filtered("faccessat2", ARGS)
+
+    ok = report("eperm_is_filtered, first (probe + status)", best(first_decision, 5_000),
+                failing, "the failing faccessat2", unit="us")
+    decision = best(first_decision, 5_000)
+    print(f"{'':44} target <= 20 us: {'ok' if decision <= 20e-6 else 'OVER TARGET'}")
+    ok &= decision <= 20e-6
+    report("eperm_is_filtered, cached", best(lambda: eperm_is_filtered("faccessat2", ARGS),
+                                             50_000), failing, "the failing faccessat2")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(in_filtered_child())
+    _, status = os.waitpid(pid, 0)
+    ok = os.WEXITSTATUS(status) == 0
+    names = default_names()
+    fork = best(_fork_wait, 50)
+
+    def in_process() -> None:
+        clear_cache()
+        for name in names:
+            classify(name)
+
+    def isolated() -> None:
+        clear_cache()
+        classify_isolated(names)
+
+    t_in = best(in_process, 5)
+    t_iso = best(isolated, 5)
+    report(f"probe, in process ({len(names)} syscalls)", t_in, fork, "fork+wait", unit="ms")
+    report(f"probe, isolated ({len(names)} syscalls)", t_iso, fork, "fork+wait", unit="ms")
+    start = time.perf_counter()
+    os.system(f"{sys.executable} -m seccompat probe > /dev/null")
+    cli = time.perf_counter() - start
+    print(f"{'seccompat probe (whole command)':44} {cli * 1e3:9.2f} ms")
+    for label, value, limit in (("in process", t_in, 0.100), ("isolated", t_iso, 0.400)):
+        verdict = "ok" if value <= limit else "OVER TARGET"
+        print(f"{'':44} probe {label} target <= {limit * 1e3:.0f} ms: {verdict}")
+        ok &= value <= limit
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""``seccompat probe`` and ``seccompat run``, end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .kernel import PYTHON
+
+SECCOMPAT = [sys.executable, "-m", "seccompat"]
+
+ACCESS = "import os; print(os.access('/', os.R_OK, effective_ids=True))"
+THREAD = ("import threading\n"
+          "try:\n"
+          "    t = threading.Thread(target=lambda: None); t.start(); t.join(); print('started')\n"
+          "except RuntimeError as e:\n"
+          "    print('failed:', e)\n")
+
+
+def cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SECCOMPAT, *args], capture_output=True, text=True, check=check,
+                          timeout=120)
+
+
+def test_probe_text(no_filter: None) -> None:
+    done = cli("probe", check=True)
+    header, container, blank, columns, *rows = done.stdout.splitlines()
+    assert header.startswith(f"kernel {os.uname().release}")
+    assert "seccomp disabled (0 filters)" in header
+    assert "probes run in this process" in container
+    assert blank == ""
+    assert columns.split() == ["NAME", "NR", "SINCE", "STATUS", "ERRNO", "EVIDENCE"]
+    names = [r.split()[0] for r in rows]
+    for expected in ("faccessat2", "clone3", "openat2", "close_range", "statx", "uretprobe"):
+        assert expected in names
+    assert "never invoked" in rows[names.index("uretprobe")]
+
+
+def test_probe_json_schema(no_filter: None) -> None:
+    data = json.loads(cli("probe", "--format", "json", "faccessat2", "uretprobe",
+                          check=True).stdout)
+    assert set(data) == {"kernel", "arch", "seccomp_mode", "seccomp_filters", "no_new_privs",
+                         "isolated", "syscalls"}
+    assert (data["seccomp_mode"], data["seccomp_filters"], data["isolated"]) == (0, 0, False)
+    row = data["syscalls"][0]
+    assert row == {"name": "faccessat2", "number": 439, "since": "5.8", "status": "available",
+                   "errno": None, "evidence": row["evidence"]}
+    assert data["syscalls"][1]["name"] == "uretprobe"
+
+
+def test_probe_under_run_is_isolated_and_sees_the_filter() -> None:
+    done = cli("run", "--deny", "faccessat2", "--deny", "memfd_create", "--action", "kill",
+               "--", *SECCOMPAT, "probe", "--format", "json", "memfd_create", "statx")
+    # Python itself never calls memfd_create at start-up, so the KILL rule is safe.
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["isolated"] is True
+    assert data["seccomp_mode"] == 2
+    assert data["no_new_privs"] is True
+    status = {r["name"]: (r["status"], r["errno"]) for r in data["syscalls"]}
+    assert status == {"memfd_create": ("killed", None), "statx": ("available", None)}
+
+
+def test_probe_eperm_filter_as_json() -> None:
+    done = cli("run", "--deny", "faccessat2", "--", *SECCOMPAT, "probe", "--format", "json",
+               "--in-process", "faccessat2")
+    row = json.loads(done.stdout)["syscalls"][0]
+    assert (row["status"], row["errno"]) == ("filtered", "EPERM")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["probe", "faccesat2"], "did you mean 'faccessat2'"),
+    (["run", "--deny", "clone4", "--", "true"], "unknown syscall 'clone4'"),
+    (["run", "--deny-newer-than", "five", "--", "true"], "not a kernel version"),
+    (["run", "--deny", "clone3"], "no command given"),
+    (["run", "--errno", "EWHAT", "--", "true"], "unknown errno"),
+    (["run", "--action", "kill", "--errno", "ENOSYS", "--", "true"], "--errno applies"),
+    (["probe", "--format", "xml"], "invalid choice"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    done = cli(*args)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("seccompat: error: ")
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_python_os_access_is_wrong_under_an_old_eperm_profile() -> None:
+    # glibc's faccessat tries faccessat2 (5.8) and falls back only on ENOSYS; CPython
+    # turns the EPERM into False.  The same command is right without the filter and
+    # with ENOSYS.
+    assert cli("run", "--", PYTHON, "-c", ACCESS).stdout == "True\n"
+    assert cli("run", "--deny-newer-than", "5.4", "--", PYTHON, "-c", ACCESS).stdout == "False\n"
+    assert cli("run", "--deny-newer-than", "5.4", "--errno", "ENOSYS", "--",
+               PYTHON, "-c", ACCESS).stdout == "True\n"
+
+
+def test_thread_start_fails_when_clone3_gets_eperm() -> None:
+    assert cli("run", "--", PYTHON, "-c", THREAD).stdout == "started\n"
+    failed = cli("run", "--deny", "clone3", "--", PYTHON, "-c", THREAD).stdout
+    assert failed.startswith("failed: can't start new thread")
+    assert cli("run", "--deny", "clone3", "--errno", "ENOSYS", "--",
+               PYTHON, "-c", THREAD).stdout == "started\n"
+
+
+def test_exit_status_is_the_commands_own() -> None:
+    assert cli("run", "--", PYTHON, "-c", "raise SystemExit(3)").returncode == 3
+    assert cli("run", "--deny-newer-than", "5.4", "--", "/bin/true").returncode == 0
+
+
+def test_signal_death_is_128_plus_n() -> None:
+    assert cli("run", "--", PYTHON, "-c",
+               "import os, signal; os.kill(os.getpid(), signal.SIGTERM)").returncode == 143
+    killed = cli("run", "--deny", "getppid", "--action", "kill", "--", PYTHON, "-c",
+                 "import os; os.getppid()")
+    assert killed.returncode == 128 + signal.SIGSYS
+    trapped = cli("run", "--deny", "getppid", "--action", "trap", "--", PYTHON, "-c",
+                  "import os; os.getppid()")
+    assert trapped.returncode == 128 + signal.SIGSYS
+
+
+def test_log_action_denies_nothing() -> None:
+    assert cli("run", "--deny", "getppid", "--action", "log", "--", PYTHON, "-c",
+               "import os; print(os.getppid() > 0)").stdout == "True\n"
+
+
+def test_not_found_and_cannot_execute(tmp_path: Path) -> None:
+    missing = cli("run", "--", "no-such-command-here")
+    assert missing.returncode == 127
+    assert "command not found" in missing.stderr
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a program")
+    not_exec = cli("run", "--", str(plain))
+    assert not_exec.returncode == 126
+    assert "cannot execute" in not_exec.stderr
+    denied = cli("run", "--deny", "execve", "--", "/bin/true")
+    assert denied.returncode == 126
+
+
+def test_our_own_failure_is_125() -> None:
+    # Under an outer filter that denies seccomp(2), prctl(2) too, run cannot install.
+    done = cli("run", "--deny", "seccomp,prctl", "--", *SECCOMPAT, "run", "--deny", "clone3",
+               "--", "/bin/true")
+    assert done.returncode == 125, done.stderr
+    assert "seccomp" in done.stderr or "prctl" in done.stderr
+
+
+def test_verbose_describes_the_filter() -> None:
+    done = cli("run", "-v", "--deny-newer-than", "5.4", "--", "/bin/true")
+    assert done.returncode == 0
+    assert "denying syscalls newer than 5.4 with ERRNO(1)" in done.stderr
+    assert "ABIs: x86_64, x86, x32" in done.stderr or os.uname().machine != "x86_64"
+
+
+def test_help_and_version() -> None:
+    assert "run a command under a seccomp filter" in cli("run", "--help").stdout
+    assert "exit status:" in cli("run", "--help").stdout
+    assert cli("--version").stdout.startswith("seccompat ")
+    assert cli().returncode == 2
+
+
+def test_console_script_matches_module() -> None:
+    script = Path(sys.executable).parent / "seccompat"
+    if not script.exists():
+        pytest.skip("the console script is not installed next to this interpreter")
+    done = subprocess.run([str(script), "probe", "--format", "json", "getrandom"],
+                          capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["syscalls"][0]["name"] == "getrandom"
