@@ -138,7 +138,7 @@ def probe_result(sc: Syscall, spec: ProbeSpec, result: int, err: int,
                      f"{_version(sc.since)}: compiled out or disabled{note}")
         return v(Status.NOT_IMPLEMENTED, err,
                  f"ENOSYS although kernel {_version(kv)} >= {_version(sc.since)} and a filter is "
-                 "active: most likely the filter returns ENOSYS (the filter oracle tells)")
+                 "active: likely the filter returns ENOSYS (isolated mode asks the filter oracle)")
     if err == E.EPERM:
         gate = spec.closed_gate()
         if gate:

@@ -12,86 +12,50 @@ TRAP delivers a catchable SIGSYS.  The child installs a handler and
 at once, so the child sees the trap right after the call returns.  (Blocking
 SIGSYS would not do: the kernel force-unblocks a seccomp SIGSYS and kills.)
 
-How the child is forked matters.  ``os.fork()`` runs Python's at-fork hooks in the
-child, and ``random`` reseeds there with getrandom(2): under a filter that kills
-getrandom the child would die before probing anything.  So, from the main thread,
-the child comes from libc's fork() called through ``ctypes.PyDLL``: the GIL stays
-held and no Python hook runs.  The child then never releases the GIL (its
-syscalls, reads and writes go through PyDLL functions too), so no lock state
-copied from other threads can block it, and it leaves with ``os._exit``.  From
-another thread ``os.fork()`` is used (the signal module needs the main thread), and
-a filter that kills getrandom can then end the child early: that probe reports
-"unknown" rather than a wrong verdict.
+The child is forked without Python's at-fork hooks (see :mod:`seccompat.forking`):
+``random`` would reseed with getrandom(2) there, and a filter that kills getrandom
+would then kill the child before it probes anything.
 """
 
 from __future__ import annotations
 
-import ctypes
+import errno as E
 import os
 import signal
-import threading
 from collections.abc import Sequence
 
 from . import proc
 from .classify import Status, Verdict, cached, probe_result, remember, resolve, unprobed
+from .forking import fork, gil
+from .oracle import filter_oracle
 from .probes import PROBES
-from .raw import syscall
-from .syscalls import Syscall, lookup
+from .raw import errno_name, syscall
+from .syscalls import Syscall, kernel_version, lookup
 
 __all__ = ["classify_isolated", "run_in_child"]
-
-
-# libc entry points that keep the GIL held (PyDLL): safe in a child forked
-# without Python's knowledge.
-_pylibc = ctypes.PyDLL(None, use_errno=True)
-_fork = _pylibc.fork
-_fork.restype = ctypes.c_int
-_gil_syscall = _pylibc.syscall
-_gil_syscall.restype = ctypes.c_long
-_gil_write = _pylibc.write
-_gil_write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
-_gil_read = _pylibc.read
-_gil_read.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
-_gil_read.restype = ctypes.c_ssize_t
 
 
 _NR_CLOSE = lookup("close").number
 
 
 def _child(batch: list[tuple[int, int, tuple[int, ...], bool]], out: int, sig_r: int,
-           sig_w: int, hold_gil: bool) -> None:
+           sig_w: int, quiet: bool) -> None:
     signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGSYS, lambda *_: None)
     # A crash ends the child and is reported; inherited handlers (faulthandler)
     # must not run in a process Python does not know it forked.
     for sig in (signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT):
         signal.signal(sig, signal.SIG_DFL)
-    buf = ctypes.create_string_buffer(64)
-
-    def write(text: str) -> None:
-        data = text.encode()
-        if hold_gil:
-            _gil_write(out, data, len(data))
-        else:
-            os.write(out, data)
-
+    call = gil.syscall if quiet else syscall
+    write = gil.write if quiet else os.write
     for index, nr, args, returns_fd in batch:
-        write(f"b {index}\n")
-        if hold_gil:
-            result = _gil_syscall(*(ctypes.c_long(a) for a in (nr, *args)))
-            err = ctypes.get_errno() if result == -1 else 0
-            got = _gil_read(sig_r, buf, 64)
-            trapped = got > 0 and bytes([signal.SIGSYS]) in buf.raw[:got]
-        else:
-            result, err = syscall(nr, *args)
-            try:
-                trapped = bytes([signal.SIGSYS]) in os.read(sig_r, 64)
-            except BlockingIOError:
-                trapped = False
+        write(out, f"b {index}\n".encode())
+        result, err = call(nr, *args)
+        trapped = bytes([signal.SIGSYS]) in gil.read(sig_r, 64)
         # After a TRAP the return register holds garbage (the syscall number).
         if not trapped and err == 0 and returns_fd and result >= 0:
-            _gil_syscall(ctypes.c_long(_NR_CLOSE), ctypes.c_long(result))
-        write(f"e {index} {result} {err} {int(trapped)}\n")
+            call(_NR_CLOSE, result)
+        write(out, f"e {index} {result} {err} {int(trapped)}\n".encode())
 
 
 def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
@@ -106,20 +70,21 @@ def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
     while pending:
         r, w = os.pipe2(os.O_CLOEXEC)
         sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        hold_gil = threading.current_thread() is threading.main_thread()
-        pid = _fork() if hold_gil else os.fork()
+        try:
+            pid, quiet = fork()
+        except OSError:
+            for fd in (r, w, sig_r, sig_w):
+                os.close(fd)
+            raise
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
-                _child(pending, w, sig_r, sig_w, hold_gil)
+                _child(pending, w, sig_r, sig_w, quiet)
                 code = 0
             finally:
                 os._exit(code)
         for fd in (w, sig_r, sig_w):
             os.close(fd)
-        if pid < 0:
-            os.close(r)
-            raise OSError(ctypes.get_errno(), "fork failed")
         with os.fdopen(r, "rb") as pipe:
             lines = pipe.read().decode().splitlines()
         _, status = os.waitpid(pid, 0)
@@ -161,12 +126,52 @@ def classify_isolated(names: Sequence[str]) -> list[Verdict]:
         if known is None:
             calls[i] = sc
             batch.append((i, sc.number, spec.args, spec.returns_fd))
+    mode = proc.seccomp_mode()
     if batch:
-        mode = proc.seccomp_mode()
         for i, (kind, a, b) in run_in_child(batch).items():
             sc = calls[i]
             verdicts[i] = remember(sc.name, PROBES[sc.name].args, _death(sc, kind, a, b, mode))
+    if mode != 0:
+        verdicts = [_refine(v) if v is not None else None for v in verdicts]
     return [v for v in verdicts if v is not None]
+
+
+def _refine(verdict: Verdict) -> Verdict:
+    """Ask the filter oracle where the probe cannot tell: an ENOSYS on a kernel that
+    should have the call, and calls that are never invoked."""
+    if verdict.number is None or verdict.since is None:
+        return verdict  # not on this ABI
+    spec = PROBES.get(verdict.name)
+    ambiguous = (verdict.status is Status.NOT_IMPLEMENTED and verdict.errno == E.ENOSYS
+                 and kernel_version() >= verdict.since)
+    if not (spec is None or ambiguous):
+        return verdict
+    args = spec.args if spec is not None else ()
+    answer = filter_oracle(verdict.name, args)
+    sc = lookup(verdict.name)
+
+    def new(status: Status, err: int | None, evidence: str) -> Verdict:
+        return remember(verdict.name, args,
+                        Verdict(sc.name, status, err, evidence, sc.number, sc.since))
+
+    never = " (never invoked)" if spec is None else ""
+    if answer.kind == "errno" and answer.errno is not None:
+        return new(Status.FILTERED, answer.errno,
+                   f"the filter oracle shows a filter answers {errno_name(answer.errno)}{never}")
+    if answer.kind == "killed":
+        return new(Status.KILLED, None, f"the filter oracle shows a KILL rule{never}")
+    if answer.kind == "trapped":
+        return new(Status.TRAPPED, None, f"the filter oracle shows a TRAP rule{never}")
+    if answer.kind == "passes" and ambiguous:
+        return new(Status.NOT_IMPLEMENTED, E.ENOSYS,
+                   "ENOSYS from the kernel itself: the filter oracle shows no filter answers it")
+    if answer.kind == "passes":
+        return Verdict(sc.name, verdict.status, verdict.errno,
+                       f"{verdict.evidence}; the filter oracle shows no filter answers it",
+                       sc.number, sc.since)
+    return Verdict(sc.name, verdict.status, verdict.errno,
+                   f"{verdict.evidence} (filter oracle unavailable: {answer.detail})",
+                   sc.number, sc.since)
 
 
 def _death(sc: Syscall, kind: str, a: int, b: int, mode: int) -> Verdict:

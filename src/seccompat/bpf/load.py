@@ -21,8 +21,10 @@ __all__ = [
     "FLAG_NEW_LISTENER",
     "FLAG_SPEC_ALLOW",
     "FLAG_TSYNC",
+    "Prepared",
     "action_available",
     "install",
+    "no_new_privs_args",
     "set_no_new_privs",
 ]
 
@@ -50,7 +52,29 @@ def _check(result: int, err: int, what: str) -> int:
 
 def set_no_new_privs() -> None:
     """prctl(PR_SET_NO_NEW_PRIVS, 1): irreversible for this process and its children."""
-    _check(*syscall(lookup("prctl").number, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
+    _check(*syscall(*no_new_privs_args()), "prctl")
+
+
+class Prepared:
+    """A program laid out as ``struct sock_fprog``, ready for seccomp(2).
+
+    Build it before forking: a child then installs it with :meth:`args` and one
+    raw syscall, with no allocation or Python machinery in between.
+    """
+
+    def __init__(self, program: tuple[Insn, ...] | list[Insn]) -> None:
+        self._code = ctypes.create_string_buffer(pack(program))
+        self._fprog = _SockFprog(len(program), ctypes.addressof(self._code))
+        self.address = ctypes.addressof(self._fprog)
+
+    def args(self, flags: int = 0) -> tuple[int, int, int, int]:
+        """``(nr, op, flags, fprog)`` for seccomp(SECCOMP_SET_MODE_FILTER)."""
+        return lookup("seccomp").number, _SECCOMP_SET_MODE_FILTER, flags, self.address
+
+
+def no_new_privs_args() -> tuple[int, ...]:
+    """``(nr, ...)`` for prctl(PR_SET_NO_NEW_PRIVS, 1)."""
+    return lookup("prctl").number, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0
 
 
 def install(program: tuple[Insn, ...] | list[Insn], *, flags: int = 0,
@@ -64,14 +88,12 @@ def install(program: tuple[Insn, ...] | list[Insn], *, flags: int = 0,
     """
     if no_new_privs:
         set_no_new_privs()
-    code = ctypes.create_string_buffer(pack(program))
-    fprog = _SockFprog(len(program), ctypes.addressof(code))
-    result, err = syscall(lookup("seccomp").number, _SECCOMP_SET_MODE_FILTER, flags,
-                          ctypes.addressof(fprog))
+    prepared = Prepared(program)
+    result, err = syscall(*prepared.args(flags))
     if err == E.ENOSYS and not flags:
         # Before 3.17 (or seccomp() denied with ENOSYS): the prctl interface.
         result, err = syscall(lookup("prctl").number, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
-                              ctypes.addressof(fprog), 0, 0)
+                              prepared.address, 0, 0)
     if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
         raise OSError(E.ESRCH, f"seccomp: thread {result} could not be synchronised")
     return _check(result, err, "seccomp")
