@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from . import proc
 from .probes import NEVER_PROBE, PROBES, ProbeSpec
 from .raw import errno_name, syscall
-from .syscalls import Syscall, kernel_version, lookup, names, native_arch
+from .syscalls import Syscall, kernel_version, known, lookup, native_arch
 
 __all__ = [
     "Status",
@@ -163,7 +163,7 @@ def resolve(name: str) -> Syscall | Verdict:
     try:
         return lookup(name)
     except LookupError:
-        if name not in names():
+        if not known(name):
             raise
     return Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
                    f"{name} is not part of the {native_arch().name} syscall ABI")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .bpf.ir import Action, ArchPolicy, Filter, Rule
-from .syscalls import Arch, arch, lookup, names, native_arch, syscalls
+from .syscalls import Arch, arch, known, lookup, native_arch, syscalls
 
 __all__ = ["COMPAT_ABIS", "container_filter"]
 
@@ -48,7 +48,7 @@ def container_filter(
     allow = Action.allow()
     deny = list(deny)
     for name in deny:
-        if name not in names():
+        if not known(name):
             lookup(name)  # raises LookupError with a close-match suggestion
     main = arch(target) if target is not None else native_arch()
     policies = []

@@ -215,6 +215,8 @@ _SPECS = [
        "UFFD_USER_MODE_ONLY plus an undefined bit: EINVAL (USER_MODE_ONLY avoids the "
        "sysctl gate on 5.11+)", {E.EINVAL}, gates=(USERFAULTFD,), returns_fd=True),
     _s("membarrier", (0, _BIG_FLAG, 0), _FLAGS, {E.EINVAL}),
+    _s("mlock2", (0, 0, _BIG_FLAG), _FLAGS + " (checked before any page is locked)",
+       {E.EINVAL}),
     _s("copy_file_range", (-1, 0, -1, 0, 1, 0), "fd -1: EBADF before any copy",
        {E.EBADF}, shape=("fd", "ptr", "fd", "ptr", "keep", "keep"),
        genuine_eperm="destination is immutable or append-only"),
@@ -331,4 +333,6 @@ NEVER_PROBE: dict[str, str] = {
     "map_shadow_stack": "only invalid flags are safe, and no shadow-stack kernel was "
                         "measured; with valid arguments it maps memory",
     "rseq_slice_yield": "it yields the CPU when it works; nothing distinguishes success",
+    "kexec_file_load": "for a caller with CAP_SYS_BOOT, kexec_load_permitted() decrements "
+                       "kernel.kexec_load_limit_* before the flags are checked",
 }

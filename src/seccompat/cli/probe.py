@@ -10,7 +10,7 @@ from .. import proc
 from ..classify import Verdict, classify
 from ..isolate import classify_isolated
 from ..probes import NEVER_PROBE, PROBES
-from ..syscalls import lookup, names, native_arch
+from ..syscalls import known, lookup, native_arch
 from .output import UsageError, print_json, table
 
 HELP = "show which syscalls work in this process and why"
@@ -46,7 +46,7 @@ def default_names() -> list[str]:
 
 def _check_names(requested: list[str]) -> list[str]:
     for name in requested:
-        if name not in names():
+        if not known(name):
             try:
                 lookup(name)
             except LookupError as exc:

@@ -25,6 +25,7 @@ __all__ = [
     "X32_SYSCALL_BIT",
     "arch",
     "kernel_version",
+    "known",
     "lookup",
     "names",
     "native_arch",
@@ -52,22 +53,29 @@ class Syscall:
     since: tuple[int, int]
 
 
-def _make(name: str, a: Arch) -> Syscall | None:
-    cell = _table.SYSCALLS[name][_COLUMN[a.table]]
-    if cell is None:
-        return None
-    nr, major, minor = cell
-    return Syscall(name, a.raw_number(nr), a.name, (major, minor))
+@cache
+def _rows() -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(line.split(" ")) for line in _table.ROWS.splitlines())
+
+
+@cache
+def _names() -> frozenset[str]:
+    return frozenset(row[0] for row in _rows())
 
 
 @cache
 def _by_name(arch_name: str) -> dict[str, Syscall]:
+    """Parse one column of the table: name -> Syscall on that ABI."""
     a = ARCHES[arch_name]
+    column = 1 + _COLUMN[a.table]
     out = {}
-    for name in _table.SYSCALLS:
-        sc = _make(name, a)
-        if sc is not None:
-            out[name] = sc
+    for row in _rows():
+        cell = row[column]
+        if cell == "-":
+            continue
+        number, version = cell.split("@")
+        major, minor = version.split(".")
+        out[row[0]] = Syscall(row[0], a.raw_number(int(number)), a.name, (int(major), int(minor)))
     return out
 
 
@@ -82,9 +90,15 @@ def syscalls(arch_name: str | Arch | None = None) -> list[Syscall]:
     return sorted(_by_name(a.name).values(), key=lambda s: s.number)
 
 
+@cache
 def names() -> tuple[str, ...]:
     """Every syscall name the table knows, on any ABI, sorted."""
-    return tuple(_table.SYSCALLS)
+    return tuple(row[0] for row in _rows())
+
+
+def known(name: str) -> bool:
+    """Whether *name* is a syscall on any ABI of the table."""
+    return name in _names()
 
 
 def lookup(name_or_number: str | int, arch: str | Arch | None = None) -> Syscall:
@@ -109,9 +123,9 @@ def lookup(name_or_number: str | int, arch: str | Arch | None = None) -> Syscall
         return _by_name(a.name)[name_or_number]
     except KeyError:
         pass
-    if name_or_number in _table.SYSCALLS:
+    if known(name_or_number):
         raise LookupError(f"syscall {name_or_number!r} does not exist on {a.name}")
-    close = difflib.get_close_matches(name_or_number, _table.SYSCALLS, n=1, cutoff=0.75)
+    close = difflib.get_close_matches(name_or_number, names(), n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise LookupError(f"unknown syscall {name_or_number!r}{hint}")
 
