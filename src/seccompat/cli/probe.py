@@ -84,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
         })
         return 0
     hints = proc.container_hints()
-    filters = "unknown" if state.seccomp_filters is None else str(state.seccomp_filters)
+    count = state.seccomp_filters
+    filters = "unknown filters" if count is None else f"{count} filter{'' if count == 1 else 's'}"
     mode = {0: "disabled", 1: "strict", 2: "filter"}.get(state.seccomp_mode, "?")
-    print(f"kernel {os.uname().release}  arch {arch}  seccomp {mode} ({filters} filters)  "
+    print(f"kernel {os.uname().release}  arch {arch}  seccomp {mode} ({filters})  "
           f"no_new_privs {'yes' if state.no_new_privs else 'no'}")
     print(f"container: {', '.join(hints) if hints else 'no signs'}  probes run "
           f"{'in a child process' if isolate else 'in this process'}")
