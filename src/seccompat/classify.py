@@ -189,10 +189,18 @@ def classify(name: str, *, isolate: bool = False) -> Verdict:
     known = cached(name, spec.args)
     if known is not None:
         return known
-    result, err = syscall(sc.number, *spec.args)
+    return _probe(sc, spec, spec.args, proc.seccomp_mode())
+
+
+def _probe(sc: Syscall, spec: ProbeSpec, args: tuple[int, ...], mode: int) -> Verdict:
+    """Run one probe in this thread, interpret it, and cache what cannot change."""
+    result, err = syscall(sc.number, *args)
     if err == 0 and spec.returns_fd and result >= 0:
-        _close(result)
-    return remember(name, spec.args, probe_result(sc, spec, result, err, proc.seccomp_mode()))
+        try:
+            os.close(result)  # defence in depth: no probe should ever succeed with an fd
+        except OSError:
+            pass
+    return remember(sc.name, args, probe_result(sc, spec, result, err, mode))
 
 
 def unprobed(sc: Syscall) -> Verdict:
@@ -205,13 +213,6 @@ def unprobed(sc: Syscall) -> Verdict:
                        f"never invoked: {reason}", sc.number, sc.since)
     return Verdict(sc.name, Status.UNKNOWN, None, f"never invoked: {reason}",
                    sc.number, sc.since)
-
-
-def _close(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
 
 
 def eperm_is_filtered(name: str, args: Sequence[int] | None = None) -> bool:
@@ -235,11 +236,7 @@ def eperm_is_filtered(name: str, args: Sequence[int] | None = None) -> bool:
     mode = proc.seccomp_mode()
     if mode == 0:
         return False
-    sc = lookup(name)
-    result, err = syscall(sc.number, *probe_args)
-    if err == 0 and spec.returns_fd and result >= 0:
-        _close(result)
-    return _falls_back(remember(name, probe_args, probe_result(sc, spec, result, err, mode)))
+    return _falls_back(_probe(lookup(name), spec, probe_args, mode))
 
 
 def _falls_back(verdict: Verdict) -> bool:

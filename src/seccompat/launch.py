@@ -79,7 +79,7 @@ def run_command(argv: Sequence[str], prepare: Callable[[], object]) -> int:
     try:
         with os.fdopen(r, "rb") as pipe:
             report = pipe.read().decode(errors="replace")
-        status = _wait(pid)
+        _, status = os.waitpid(pid, 0)  # PEP 475: retried across our handlers
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -101,12 +101,3 @@ def _forward(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def _wait(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return status
-        except InterruptedError:  # pragma: no cover - PEP 475 retries already
-            continue

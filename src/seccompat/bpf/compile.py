@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..syscalls import arch
 from .insn import (
     BPF_ABS,
     BPF_ALU,
@@ -48,6 +49,7 @@ from .ir import ArchPolicy, ArgCmp, Filter, Op, Rule
 __all__ = ["CompileError", "compile_filter", "dispatch_depth"]
 
 X32_BIT = 0x40000000
+_AUDIT_X86_64 = arch("x86_64").audit_arch  # shared by the x86_64 and x32 ABIs
 _LD_ABS = BPF_LD | BPF_W | BPF_ABS
 _RET_K = BPF_RET | BPF_K
 
@@ -198,7 +200,7 @@ def _tree(asm: _Assembler, intervals: list[_Interval]) -> int:
 
 def _section(asm: _Assembler, policies: list[ArchPolicy], bad_arch: int) -> int:
     """Code for one AUDIT_ARCH value; A holds nothing yet."""
-    if policies[0].arch.audit_arch != 0xC000003E:  # not AUDIT_ARCH_X86_64
+    if policies[0].arch.audit_arch != _AUDIT_X86_64:
         body = _tree(asm, _intervals(asm, policies[0], 0, 2**32))
         return asm.load(OFF_NR, body)
     by_name = {p.arch.name: p for p in policies}
