@@ -42,14 +42,24 @@ def in_filtered_child() -> int:
     assert syscall(FACCESSAT2, *ARGS)[1] == errno.EPERM
 
     def first_decision() -> None:
-        clear_cache()
+        clear_cache()  # forgets the verdict and that a filter was seen
         eperm_is_filtered("faccessat2", ARGS)
 
-    ok = report("eperm_is_filtered, first (probe + status)", best(first_decision, 5_000),
-                failing, "the failing faccessat2", unit="us")
-    decision = best(first_decision, 5_000)
-    print(f"{'':44} target <= 20 us: {'ok' if decision <= 20e-6 else 'OVER TARGET'}")
-    ok &= decision <= 20e-6
+    first = best(first_decision, 5_000)
+    report("eperm_is_filtered, first in a thread", first, failing, "the failing faccessat2")
+    print(f"{'':44} target <= 20 us: {'ok' if first <= 20e-6 else 'OVER TARGET'}")
+    ok = first <= 20e-6
+    # Later decisions in a thread that has seen its filter skip /proc: a new flag
+    # bit per call gives a new cache key, so the probe itself runs every time.
+    clear_cache()
+    eperm_is_filtered("faccessat2", ARGS)
+    flags = iter(range(1, 10**6))
+
+    def known_filter() -> None:
+        eperm_is_filtered("faccessat2", (*ARGS[:3], ARGS[3] | next(flags) << 12))
+
+    report("eperm_is_filtered, later in the thread", best(known_filter, 5_000), failing,
+           "the failing faccessat2")
     report("eperm_is_filtered, cached", best(lambda: eperm_is_filtered("faccessat2", ARGS),
                                              50_000), failing, "the failing faccessat2")
     return 0 if ok else 1

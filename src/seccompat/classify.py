@@ -16,7 +16,8 @@ The decision after an EPERM (``eperm_is_filtered``), in the order it is made:
 
 The cache lives in a ``threading.local``: seccomp filters belong to threads, a new
 thread inherits its creator's filters, and a forked child inherits the forking
-thread's, so the cache stays truthful in both without locks.
+thread's, so the cache stays truthful in both without locks.  The same holds for
+the one other fact kept there: that this thread runs under a filter.
 """
 
 from __future__ import annotations
@@ -96,8 +97,20 @@ def _cache() -> dict[tuple[str, tuple[int, ...]], Verdict]:
 
 
 def clear_cache() -> None:
-    """Forget this thread's cached verdicts (tests and benchmarks)."""
+    """Forget this thread's cached verdicts and seccomp mode (tests and benchmarks)."""
     _cache().clear()
+    _local.filter_seen = False
+
+
+def _seccomp_mode() -> int:
+    """This thread's seccomp mode; once a filter is seen it is remembered, because a
+    thread's filters can never be removed (reading /proc costs ~8 us, a flag nothing)."""
+    if getattr(_local, "filter_seen", False):
+        return 2
+    mode = proc.seccomp_mode()
+    if mode == 2:
+        _local.filter_seen = True
+    return mode
 
 
 def cached(name: str, probe_args: tuple[int, ...]) -> Verdict | None:
@@ -189,7 +202,7 @@ def classify(name: str, *, isolate: bool = False) -> Verdict:
     known = cached(name, spec.args)
     if known is not None:
         return known
-    return _probe(sc, spec, spec.args, proc.seccomp_mode())
+    return _probe(sc, spec, spec.args, _seccomp_mode())
 
 
 def _probe(sc: Syscall, spec: ProbeSpec, args: tuple[int, ...], mode: int) -> Verdict:
@@ -233,7 +246,7 @@ def eperm_is_filtered(name: str, args: Sequence[int] | None = None) -> bool:
     known = cached(name, probe_args)
     if known is not None:
         return _falls_back(known)
-    mode = proc.seccomp_mode()
+    mode = _seccomp_mode()
     if mode == 0:
         return False
     return _falls_back(_probe(lookup(name), spec, probe_args, mode))
