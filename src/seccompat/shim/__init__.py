@@ -1,0 +1,275 @@
+"""The ENOSYS shim: make an outer filter's EPERM for new syscalls look like ENOSYS.
+
+An EPERM-default container profile answers EPERM for every syscall it did not know,
+and glibc and language runtimes fall back to older calls only on ENOSYS: clone3
+(threads, posix_spawn with glibc >= 2.34), faccessat2 (``os.access(...,
+effective_ids=True)``), close_range, openat2 ...  The kernel runs every stacked
+filter and keeps the most restrictive action; between equal actions the data of
+the most recently installed filter wins.  So a process that may install a filter
+(no_new_privs, which it can set on itself, or CAP_SYS_ADMIN) can stack one that
+answers ERRNO(ENOSYS) for exactly the calls the outer filter refuses with EPERM.
+Nothing is loosened (the calls still fail, and calls the outer filter allows stay
+allowed: ALLOW is the least restrictive action), but callers now take their
+ENOSYS fallbacks.
+
+Which calls (``plan``): one the outer filters answer with an errno other than
+ENOSYS, that the running kernel implements, and that either is numbered above the
+highest call the filters allow on this ABI (runc's ENOSYS-stub rule, derived from
+inside) or has a well-known ENOSYS fallback (``FALLBACKS``).  Everything else the
+profile denies on purpose (mount, kexec_load, ptrace ...) keeps its errno.  The
+filters' answers come from the filter oracle (:mod:`seccompat.oracle`), in child
+processes: nothing is probed in-process, so a KILL rule cannot take the caller
+down.
+
+The compat ABI (i386 on x86_64, AArch32 on arm64) gets the same calls by name. A
+64-bit process cannot make i386 syscalls to observe them, so this assumes the
+outer filter treats both ABIs alike, as runtime profiles do (their rules name
+calls, and apply to every listed architecture).
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import proc
+from ..bpf.compile import compile_filter
+from ..bpf.emulate import SeccompData, run
+from ..bpf.insn import RET, Insn
+from ..bpf.ir import Action, ArchPolicy, Filter, Rule
+from ..bpf.load import install as install_program
+from ..oracle import UNFILTERED, OracleResult, scan
+from ..policy import COMPAT_ABIS
+from ..raw import errno_name
+from ..syscalls import arch, kernel_version, known, lookup, native_arch, syscalls
+
+__all__ = ["FALLBACKS", "ShimEntry", "ShimError", "ShimPlan", "ShimResult", "install",
+           "install_from_env", "plan", "shim_filter"]
+
+#: Calls with well-known ENOSYS fallbacks, and who takes them.
+FALLBACKS: dict[str, str] = {
+    "clone3": "glibc >= 2.34 pthread_create, posix_spawn and fork fall back to clone",
+    "faccessat2": "glibc >= 2.33 and musl >= 1.2.2 faccessat fall back to faccessat and fstatat",
+    "openat2": "libpathrs, filepath-securejoin, cap-std and systemd fall back to O_PATH walks",
+    "close_range": "glibc closefrom, CPython, systemd and crun fall back to closing each fd",
+    "statx": "glibc, Rust std, rustix and Go fall back to fstatat",
+    "fchmodat2": "glibc >= 2.39 fchmodat(AT_SYMLINK_NOFOLLOW) falls back to O_PATH + /proc",
+    "epoll_pwait2": "libuv, Go and glib fall back to epoll_pwait with a millisecond timeout",
+    "pidfd_open": "Go os, systemd and Rust std fall back to plain PIDs",
+    "pidfd_send_signal": "Go os and systemd fall back to kill(2)",
+    "pidfd_getfd": "callers fall back to SCM_RIGHTS passing",
+    "copy_file_range": "coreutils, Go, Rust std and CPython shutil fall back to read/write",
+    "getrandom": "CPython os.urandom, OpenSSL and Rust getrandom fall back to /dev/urandom",
+    "rseq": "glibc >= 2.35 runs without restartable sequences",
+    "futex_waitv": "Wine and Proton fall back to eventfd-based synchronisation",
+    "memfd_create": "systemd, Wayland clients and GLib fall back to shm_open or O_TMPFILE",
+    "preadv2": "glibc emulates preadv2 with flags 0 through preadv",
+    "pwritev2": "glibc emulates pwritev2 with flags 0 through pwritev",
+    "renameat2": "coreutils mv and GLib fall back to renameat or link+unlink",
+    "membarrier": "liburcu and .NET fall back to other barriers",
+    "io_uring_setup": "tokio, libuv and glommio fall back to epoll and thread pools",
+    "sched_getattr": "util-linux and language runtimes fall back to sched_getparam",
+    "execveat": "fexecve in glibc and musl falls back to execve on /proc/self/fd",
+    "mlock2": "glibc mlock2(MLOCK_ONFAULT) callers fall back to mlock",
+    "pkey_alloc": "glibc's pkey_alloc callers run without protection keys",
+    "landlock_create_ruleset": "sandboxing libraries run without Landlock on ENOSYS",
+    "cachestat": "callers fall back to mincore",
+    "futex_wake": "futex2 callers fall back to futex(2)",
+    "futex_wait": "futex2 callers fall back to futex(2)",
+    "futex_requeue": "futex2 callers fall back to futex(2)",
+    "listmount": "util-linux and systemd fall back to /proc/self/mountinfo",
+    "statmount": "util-linux and systemd fall back to /proc/self/mountinfo",
+}
+
+
+class ShimError(OSError):
+    """The shim cannot be installed here; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ShimEntry:
+    """One call in a plan: what the filters answer now, and why it is (not) rewritten."""
+
+    name: str
+    number: int
+    errno: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ShimPlan:
+    """Which calls the shim answers with ENOSYS, and why."""
+
+    arch: str
+    filter_active: bool
+    highest_allowed: int | None
+    rewrite: tuple[ShimEntry, ...] = ()
+    keep: tuple[ShimEntry, ...] = ()
+    problems: tuple[str, ...] = ()
+    compat: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Raw numbers of the rewritten calls on the compat ABIs (i386 on x86_64)."""
+
+    def to_json(self) -> dict[str, Any]:
+        def entry(e: ShimEntry) -> dict[str, Any]:
+            d = asdict(e)
+            d["errno"] = None if e.errno is None else errno_name(e.errno)
+            return d
+
+        highest = None
+        if self.highest_allowed is not None:
+            highest = {"number": self.highest_allowed,
+                       "name": lookup(self.highest_allowed, self.arch).name}
+        return {"arch": self.arch, "filter_active": self.filter_active,
+                "highest_allowed": highest, "rewrite": [entry(e) for e in self.rewrite],
+                "keep": [entry(e) for e in self.keep], "problems": list(self.problems),
+                "compat": {k: list(v) for k, v in self.compat.items()}}
+
+
+@dataclass(frozen=True)
+class ShimResult:
+    """What :func:`install` did."""
+
+    installed: bool
+    rewritten: tuple[str, ...]
+    set_no_new_privs: bool
+    reason: str
+
+
+def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> ShimPlan:
+    """Decide which calls to answer with ENOSYS (see the module docstring).
+
+    *all_filtered* rewrites every call filtered with an errno other than ENOSYS;
+    *only* rewrites exactly the named calls among those.  Raises ``LookupError``
+    for an unknown name.
+    """
+    wanted = None if only is None else set(only)
+    for name in wanted or ():
+        if not known(name):
+            lookup(name)  # raises with a suggestion
+    native = native_arch()
+    if proc.seccomp_mode() == 0:
+        return ShimPlan(native.name, False, None)
+    calls = [sc for sc in syscalls(native) if sc.name not in UNFILTERED.get(native.name, ())]
+    answers = dict(zip((sc.name for sc in calls), scan([(sc.number, ()) for sc in calls]),
+                       strict=True))
+    problems = _problems(answers)
+    passes = [sc.number for sc in calls if answers[sc.name].kind == "passes"]
+    highest = max(passes) if passes else None
+    kv = kernel_version()
+    rewrite: list[ShimEntry] = []
+    keep: list[ShimEntry] = []
+    for sc in calls:
+        answer = answers[sc.name]
+        if answer.kind in ("passes", "unavailable"):
+            continue
+        if answer.kind != "errno" or answer.errno == E.ENOSYS:
+            how = "already ENOSYS" if answer.kind == "errno" else f"{answer.kind} by a filter"
+            keep.append(ShimEntry(sc.name, sc.number, answer.errno, f"{how}: left alone"))
+            continue
+        if wanted is not None:
+            target = sc.name in wanted
+            why = "named with --only" if target else "not named with --only"
+        elif kv < sc.since:
+            target, why = False, (f"the kernel ({kv[0]}.{kv[1]}) predates it "
+                                  f"({sc.since[0]}.{sc.since[1]})")
+        elif all_filtered:
+            target, why = True, "every filtered call (--all-filtered)"
+        elif highest is not None and sc.number > highest:
+            target = True
+            why = (f"numbered above the highest call the filters allow ({highest}): "
+                   "the runc ENOSYS-stub rule")
+        elif sc.name in FALLBACKS:
+            target, why = True, f"ENOSYS fallback: {FALLBACKS[sc.name]}"
+        else:
+            target, why = False, "denied on purpose: no well-known ENOSYS fallback"
+        (rewrite if target else keep).append(ShimEntry(sc.name, sc.number, answer.errno, why))
+    compat = {}
+    for abi in COMPAT_ABIS.get(native.name, ()):
+        if abi == "x32":
+            continue  # x32 calls reach the shim's bad-arch action: ALLOW
+        numbers = []
+        for entry in rewrite:
+            try:
+                numbers.append(lookup(entry.name, abi).number)
+            except LookupError:
+                continue
+        compat[abi] = tuple(numbers)
+    return ShimPlan(native.name, True, highest, tuple(rewrite), tuple(keep), problems, compat)
+
+
+def _problems(answers: dict[str, OracleResult]) -> tuple[str, ...]:
+    out = []
+    for name in ("seccomp", "prctl"):
+        answer = answers.get(name)
+        if answer is not None and answer.kind not in ("passes", "unavailable"):
+            what = errno_name(answer.errno) if answer.errno else answer.kind
+            out.append(f"the filters answer {name}() with {what}: the shim cannot be installed")
+    if all(a.kind == "unavailable" for a in answers.values()):
+        detail = next(iter(answers.values())).detail if answers else "nothing to ask"
+        if detail.startswith("cannot install a filter"):
+            out.append(f"the filters refuse another filter ({detail.split(': ', 1)[-1]}): "
+                       "the shim cannot be installed")
+        else:
+            out.append(f"the filter oracle is unavailable ({detail})")
+    return tuple(out)
+
+
+def shim_filter(shim: ShimPlan) -> Filter:
+    """The filter to stack: ERRNO(ENOSYS) for the planned calls, ALLOW for the rest
+    (other ABIs included: the outer filter already decides those)."""
+    enosys = (Rule(Action.errno(E.ENOSYS)),)
+    policies = [ArchPolicy(arch(shim.arch), Action.allow(), {e.number: enosys
+                                                             for e in shim.rewrite})]
+    for abi, numbers in shim.compat.items():
+        policies.append(ArchPolicy(arch(abi), Action.allow(), dict.fromkeys(numbers, enosys)))
+    return Filter(tuple(policies), bad_arch=Action.allow())
+
+
+def _check_never_loosens(shim: ShimPlan, program: tuple[Insn, ...]) -> None:
+    """Every number 0..1023 on this ABI: our answer is ALLOW, or ENOSYS for a call
+    the filters already answer with an errno."""
+    denied = {e.number for e in shim.rewrite}
+    audit = arch(shim.arch).audit_arch
+    base = arch(shim.arch).raw_number(0)
+    for nr in range(base, base + 1024):
+        value = run(program, SeccompData(nr, audit), checked=False)
+        if value != RET.ALLOW and (nr not in denied or value != RET.ERRNO | E.ENOSYS):
+            raise ShimError(E.EINVAL, f"the shim filter would change syscall {nr}: refused")
+
+
+def install(shim: ShimPlan | None = None) -> ShimResult:
+    """Stack the shim's filter on this thread (see the module docstring).
+
+    Sets no_new_privs first unless it is set or the caller has CAP_SYS_ADMIN:
+    afterwards, execve of a setuid or file-capability binary no longer raises
+    privileges.  A second call finds nothing left to rewrite and does nothing.
+    Raises :class:`ShimError`, with nothing changed, when the filters forbid
+    seccomp() or prctl() or the oracle is unavailable.
+    """
+    shim = shim if shim is not None else plan()
+    if shim.problems:
+        raise ShimError(E.EPERM, "; ".join(shim.problems))
+    if not shim.rewrite:
+        reason = "no seccomp filter is active" if not shim.filter_active else \
+            "no call needs rewriting"
+        return ShimResult(False, (), False, reason)
+    program = compile_filter(shim_filter(shim))
+    _check_never_loosens(shim, program)
+    state = proc.process_state()
+    needs_nnp = not state.no_new_privs and not proc.has_capability("CAP_SYS_ADMIN")
+    try:
+        install_program(program, no_new_privs=needs_nnp)
+    except OSError as exc:
+        raise ShimError(exc.errno or E.EPERM, f"cannot install the shim: {exc}") from None
+    return ShimResult(True, tuple(e.name for e in shim.rewrite), needs_nnp,
+                      f"{len(shim.rewrite)} calls now answer ENOSYS")
+
+
+def install_from_env(variable: str = "SECCOMPAT_SHIM") -> ShimResult | None:
+    """For ``sitecustomize.py``: install the shim when *variable* is 1/yes/true."""
+    if os.environ.get(variable, "").lower() not in ("1", "yes", "true"):
+        return None
+    return install()
