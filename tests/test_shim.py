@@ -246,3 +246,29 @@ def test_shim_cli_usage_errors() -> None:
         done = sh(*SECCOMPAT, *args)
         assert done.returncode == 2
         assert message in done.stderr
+
+
+def test_the_i386_abi_gets_the_same_calls() -> None:
+    from seccompat.syscalls import lookup
+
+    def body() -> dict[str, object]:
+        return plan().to_json()
+
+    data = in_child(body, filter=container_filter(deny=["clone3", "faccessat2", "statx"])).get()
+    names = {e["name"] for e in data["rewrite"]}
+    assert names == {"clone3", "faccessat2", "statx"}
+    i386 = {lookup(n, "x86").number for n in names}
+    assert set(data["compat"]["x86"]) == i386
+    assert "x32" not in data["compat"]
+    from seccompat.shim import ShimEntry, ShimPlan
+
+    shim = ShimPlan("x86_64", True, None,
+                    tuple(ShimEntry(e["name"], e["number"], 1, "") for e in data["rewrite"]),
+                    compat={"x86": tuple(data["compat"]["x86"])})
+    program = compile_filter(shim_filter(shim))
+    for nr in range(512):
+        want = RET.ERRNO | errno.ENOSYS if nr in i386 else RET.ALLOW
+        assert run(program, SeccompData(nr, 0x40000003)) == want, nr
+    # x32 and unknown ABIs are left to the outer filter.
+    assert run(program, SeccompData(0x40000000 | 435, native_arch().audit_arch)) == RET.ALLOW
+    assert run(program, SeccompData(435, 0xC00000B7)) == RET.ALLOW
