@@ -194,6 +194,11 @@ _NULL_FD = "NULL pointer with fd -1: fails in fd or pointer validation before an
 _FLAGS = "an undefined flag bit is rejected before the call acts"
 
 _SPECS = [
+    # --- old calls that wrappers fall back to ---------------------------------------
+    _s("faccessat", (-1, 0, 0), "NULL path with fd -1: EFAULT; only reads anyway",
+       {E.EFAULT, E.EBADF}, shape=("fd", "ptr", "keep")),
+    _s("fchmodat", (-1, 0, 0), "NULL path with fd -1: EFAULT before any change",
+       {E.EFAULT, E.EBADF}, shape=("fd", "ptr", "keep")),
     # --- 3.14 .. 4.x --------------------------------------------------------------
     _s("sched_setattr", (0, 0, 0), "NULL attr: EINVAL before the task is touched",
        {E.EINVAL}),

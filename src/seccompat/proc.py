@@ -17,9 +17,13 @@ from .syscalls import lookup
 __all__ = [
     "CAP",
     "ProcessState",
+    "cap_permitted",
     "container_hints",
+    "fs_ids",
+    "fs_magic",
     "has_capability",
     "process_state",
+    "procfs_trusted",
     "seccomp_mode",
     "sysctl",
 ]
@@ -134,6 +138,30 @@ def process_state() -> ProcessState:
     )
 
 
+def _id_field(key: bytes, index: int) -> int:
+    status = _read_status()
+    value = _field(status, key) if status is not None else None
+    if value is None:
+        raise OSError("cannot read the process's ids from /proc")
+    return int(value.split()[index])
+
+
+def fs_ids() -> tuple[int, int]:
+    """The filesystem uid and gid (proc(5) ``Uid:``/``Gid:`` fourth field): what the
+    kernel checks file permissions with."""
+    try:
+        return _id_field(b"Uid", 3), _id_field(b"Gid", 3)
+    except OSError:
+        return os.geteuid(), os.getegid()
+
+
+def cap_permitted() -> int:
+    """The permitted capability set as a bit mask (``CapPrm:``)."""
+    status = _read_status()
+    value = _field(status, b"CapPrm") if status is not None else None
+    return int(value, 16) if value is not None else 0
+
+
 def has_capability(name: str) -> bool:
     """Whether the calling thread has capability *name* (``"CAP_SYS_ADMIN"``) effective."""
     return bool(process_state().cap_effective >> CAP[name] & 1)
@@ -147,6 +175,31 @@ def sysctl(name: str) -> str | None:
             return f.read().strip()
     except OSError:
         return None
+
+
+_PROC_SUPER_MAGIC = 0x9FA0
+
+
+def fs_magic(path: str) -> int:
+    """statfs(2) ``f_type`` of the file system holding *path* (raises OSError)."""
+    import ctypes
+
+    from .raw import libc
+
+    buf = ctypes.create_string_buffer(256)  # struct statfs; f_type (a long) comes first
+    if libc.statfs(os.fsencode(path), buf) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return ctypes.c_long.from_buffer(buf).value
+
+
+def procfs_trusted() -> bool:
+    """Whether /proc/self/fd lives on a real procfs (a fake /proc could redirect a
+    path through its magic links)."""
+    try:
+        return fs_magic("/proc/self/fd") == _PROC_SUPER_MAGIC
+    except OSError:
+        return False
 
 
 def container_hints() -> list[str]:

@@ -1,0 +1,48 @@
+"""Safe wrappers for new syscalls: the kernel first, a fallback only when the kernel
+lacks the call or a seccomp filter blocks it, never after a genuine error.
+
+See docs/compatibility.md for each wrapper's kernel version, fallback and the
+fallback's differences.
+"""
+
+from ._kernel import SyscallUnavailable
+from .access import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, access, faccessat2
+from .chmod import fchmodat2
+from .copy import copy_file_range
+from .fds import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, close_range
+from .generic import call
+from .pidfd import pidfd_getfd, pidfd_open, pidfd_send_signal
+from .random import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, getrandom
+from .rename import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, renameat2
+from .stat import STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, Statx, statx
+
+__all__ = [
+    "AT_EACCESS",
+    "AT_EMPTY_PATH",
+    "AT_SYMLINK_NOFOLLOW",
+    "CLOSE_RANGE_CLOEXEC",
+    "CLOSE_RANGE_UNSHARE",
+    "GRND_INSECURE",
+    "GRND_NONBLOCK",
+    "GRND_RANDOM",
+    "RENAME_EXCHANGE",
+    "RENAME_NOREPLACE",
+    "RENAME_WHITEOUT",
+    "STATX_BASIC_STATS",
+    "STATX_BTIME",
+    "STATX_MNT_ID",
+    "Statx",
+    "SyscallUnavailable",
+    "access",
+    "call",
+    "close_range",
+    "copy_file_range",
+    "faccessat2",
+    "fchmodat2",
+    "getrandom",
+    "pidfd_getfd",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "renameat2",
+    "statx",
+]

@@ -1,0 +1,138 @@
+"""Kernel first, fallback only when the kernel cannot answer: the one mechanism
+behind every wrapper, and the os-style argument and error helpers they share.
+
+``attempt(name, args)`` makes the syscall and decides what a failure means:
+
+* success, or any errno other than ENOSYS/EPERM: the kernel answered; return it;
+* ENOSYS: the kernel (or a filter) lacks the call: fall back;
+* EPERM: :func:`~seccompat.classify.eperm_is_filtered` with the same register
+  arguments decides; filtered falls back, genuine is the answer.  A genuine EPERM
+  is never emulated.
+
+After the first failure classified as filtered or not implemented, the verdict
+(cached per thread and per probe arguments by the classifier) sends later calls
+straight to the fallback without making the doomed syscall.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as E
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..classify import Status, Verdict, cached, classify, eperm_is_filtered, remember
+from ..probes import PROBES
+from ..raw import syscall
+from ..syscalls import lookup
+
+__all__ = ["FALLBACK", "CPath", "SyscallUnavailable", "attempt", "dir_fd_arg", "flags_arg",
+           "fs_path", "oserror", "to_fd", "unavailable"]
+
+AT_FDCWD = -100
+#: ``attempt`` returns this when the caller must use its fallback.
+FALLBACK = object()
+
+
+class SyscallUnavailable(OSError):
+    """The syscall cannot be used here (the kernel lacks it or a filter blocks it)
+    and no emulation is possible.  ``errno`` is ENOSYS; ``verdict`` says how we
+    know.  Callers take their older path (PIDs instead of pidfds, say)."""
+
+    def __init__(self, name: str, verdict: Verdict | None, detail: str = "") -> None:
+        evidence = verdict.evidence if verdict is not None else detail
+        super().__init__(E.ENOSYS, f"{name} is unavailable: {evidence}")
+        self.verdict = verdict
+        self.syscall = name
+
+
+def _skip(name: str, probe_args: tuple[int, ...]) -> bool:
+    verdict = cached(name, probe_args)
+    return verdict is not None and verdict.status in (Status.NOT_IMPLEMENTED, Status.FILTERED)
+
+
+def attempt(name: str, args: Sequence[int]) -> Any:
+    """Make syscall *name*; return its result, ``FALLBACK``, or raise ``OSError``.
+
+    An ``OSError`` raised here carries the kernel's errno (no filename: callers
+    add it with :func:`oserror`).
+    """
+    spec = PROBES.get(name)
+    probe_args = spec.probe_args(args) if spec is not None else None
+    if probe_args is not None and _skip(name, probe_args):
+        return FALLBACK
+    result, err = syscall(lookup(name).number, *args)
+    if err == 0:
+        return result
+    if err == E.ENOSYS:
+        if probe_args is not None:
+            remember(name, probe_args, Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
+                                               "the call itself returned ENOSYS"))
+        return FALLBACK
+    if err == E.EPERM and spec is not None and eperm_is_filtered(name, args):
+        return FALLBACK
+    raise OSError(err, os.strerror(err))
+
+
+def unavailable(name: str) -> SyscallUnavailable:
+    """The exception for a call with no emulation, with the classifier's verdict."""
+    return SyscallUnavailable(name, classify(name))
+
+
+def oserror(exc_or_errno: OSError | int, filename: Any = None, filename2: Any = None) -> OSError:
+    """An OSError like the ``os`` module raises (the right subclass, with filenames)."""
+    err = exc_or_errno.errno if isinstance(exc_or_errno, OSError) else exc_or_errno
+    if err is None:
+        err = E.EIO
+    if filename2 is not None:
+        return OSError(err, os.strerror(err), filename, None, filename2)
+    if filename is not None:
+        return OSError(err, os.strerror(err), filename)
+    return OSError(err, os.strerror(err))
+
+
+def fs_path(path: Any, name: str = "path") -> bytes:
+    """str, bytes or os.PathLike to bytes, as ``os`` does: TypeError for other types,
+    ValueError for an embedded NUL."""
+    if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
+        raw = os.fsencode(path)
+    else:
+        raise TypeError(f"{name}: should be string, bytes or os.PathLike, "
+                        f"not {type(path).__name__}")
+    if b"\0" in raw:
+        raise ValueError(f"{name}: embedded null character in {name}")
+    return raw
+
+
+def to_fd(value: Any, name: str) -> int:
+    """An int file descriptor (TypeError otherwise; ValueError outside int range)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if hasattr(value, "fileno"):
+            value = value.fileno()
+        else:
+            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not -(2**31) <= value < 2**31:
+        raise oserror(E.EBADF)  # no such descriptor can exist
+    return int(value)
+
+
+def dir_fd_arg(dir_fd: Any) -> int:
+    """``dir_fd=None`` means AT_FDCWD, as in ``os``."""
+    return AT_FDCWD if dir_fd is None else to_fd(dir_fd, "dir_fd")
+
+
+def flags_arg(value: Any, name: str = "flags") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value < 2**32:
+        raise ValueError(f"{name} {value} is out of range for an unsigned int")
+    return value
+
+
+class CPath:
+    """A NUL-terminated copy of a path and its address, alive as long as this object."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._buf = ctypes.create_string_buffer(raw)
+        self.address = ctypes.addressof(self._buf)

@@ -1,0 +1,261 @@
+"""faccessat2(2) and an ``os.access`` that stays right under a seccomp filter.
+
+``faccessat2`` (Linux 5.8) is the only call that checks access with the effective
+ids (AT_EACCESS) or without following a symlink (AT_SYMLINK_NOFOLLOW).  glibc
+falls back only on ENOSYS, so under an EPERM-default container profile
+``os.access(..., effective_ids=True)`` silently answers False.
+
+When the kernel lacks faccessat2 or a filter blocks it (classified, never on a
+genuine EPERM such as W_OK on an immutable file), the fallback is the plain
+faccessat(2) when it gives the same answer (no flags, or AT_EACCESS with real
+and effective ids equal); otherwise an emulation of the kernel's checks, in the
+kernel's order (fs/open.c do_faccessat, fs/namei.c inode_permission and
+generic_permission), on one O_PATH descriptor so every check sees the same inode:
+
+1. X_OK on a regular file on a noexec mount: EACCES;
+2. W_OK on a read-only file system (for files, directories and symlinks): EROFS;
+3. W_OK on an immutable file: EPERM;
+4. owner bits for the owner; else the POSIX ACL (``system.posix_acl_access``, with
+   its mask); else the group bits for the file's group or a supplementary group;
+   else the other bits; then CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
+   right set (AT_EACCESS: the effective set and fs ids; otherwise the real ids and,
+   as the kernel's access_override_creds does, the permitted set only for real
+   uid 0).
+
+Residual differences (the emulation errs towards denying): LSMs (SELinux,
+AppArmor, Landlock) and the device cgroup are not consulted; idmapped mounts and
+user-namespace id mapping are not applied; without AT_EACCESS the path is walked
+with the process's own ids; when the immutable flag cannot be read (neither statx
+nor FS_IOC_GETFLAGS), W_OK is denied with EACCES.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import fcntl
+import os
+import stat
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from .. import proc
+from ._kernel import FALLBACK, CPath, attempt, dir_fd_arg, flags_arg, fs_path, oserror
+from .stat import STATX_BASIC_STATS, statx
+
+__all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "access", "faccessat2"]
+
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EACCESS = 0x200
+AT_EMPTY_PATH = 0x1000
+_VALID_FLAGS = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
+_MAY_EXEC, _MAY_WRITE, _MAY_READ = 1, 2, 4
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IMMUTABLE_FL = 0x10
+_STATX_ATTR_IMMUTABLE = 0x10
+_ACL_XATTR = "system.posix_acl_access"
+_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER = \
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+
+
+@dataclass(frozen=True)
+class _Creds:
+    uid: int
+    gid: int
+    groups: frozenset[int]
+    dac_override: bool
+    dac_read_search: bool
+
+
+def _creds(effective: bool) -> _Creds:
+    state = proc.process_state()
+    groups = frozenset(os.getgroups())
+    if effective:
+        uid, gid = proc.fs_ids()
+        caps = state.cap_effective
+    else:
+        uid, gid = os.getuid(), os.getgid()
+        caps = proc.cap_permitted() if uid == 0 else 0
+    return _Creds(uid, gid, groups, bool(caps >> proc.CAP["CAP_DAC_OVERRIDE"] & 1),
+                  bool(caps >> proc.CAP["CAP_DAC_READ_SEARCH"] & 1))
+
+
+def _in_group(creds: _Creds, gid: int) -> bool:
+    return gid == creds.gid or gid in creds.groups
+
+
+def _acl_check(acl: bytes, st: os.stat_result, creds: _Creds, want: int) -> int | None:
+    """posix_acl_permission(): 0 or EACCES; None when the ACL has no say."""
+    if len(acl) < 4 or struct.unpack_from("<I", acl)[0] != 2 or (len(acl) - 4) % 8:
+        return None  # not a version-2 ACL: the mode bits decide
+    entries = [struct.unpack_from("<HHI", acl, off) for off in range(4, len(acl), 8)]
+    mask = next((perm for tag, perm, _ in entries if tag == _ACL_MASK), None)
+
+    def masked(perm: int) -> int:
+        ok = perm & want == want and (mask is None or perm & mask & want == want)
+        return 0 if ok else E.EACCES
+
+    found = False
+    for tag, perm, ident in entries:
+        if tag == _ACL_USER_OBJ and st.st_uid == creds.uid:
+            return 0 if perm & want == want else E.EACCES
+        if tag == _ACL_USER and ident == creds.uid:
+            return masked(perm)
+        if tag == _ACL_GROUP_OBJ and _in_group(creds, st.st_gid):
+            found = True
+            if perm & want == want:
+                return masked(perm)
+        if tag == _ACL_GROUP and _in_group(creds, ident):
+            found = True
+            if perm & want == want:
+                return masked(perm)
+        if tag == _ACL_OTHER:
+            if found:
+                return E.EACCES
+            return 0 if perm & want == want else E.EACCES
+    return E.EACCES
+
+
+def _generic_permission(st: os.stat_result, acl: bytes | None, creds: _Creds, want: int) -> int:
+    """fs/namei.c generic_permission(): mode bits or ACL, then capabilities."""
+    mode = st.st_mode
+    if st.st_uid == creds.uid:
+        result = E.EACCES if want & ~(mode >> 6) & 7 else 0
+    else:
+        from_acl = _acl_check(acl, st, creds, want) if acl and mode & stat.S_IRWXG else None
+        if from_acl is not None:
+            result = from_acl
+        else:
+            bits = mode
+            if want & (mode ^ (mode >> 3)) and _in_group(creds, st.st_gid):
+                bits >>= 3
+            result = E.EACCES if want & ~bits & 7 else 0
+    if result != E.EACCES:
+        return result
+    if stat.S_ISDIR(mode):
+        if not want & _MAY_WRITE and creds.dac_read_search:
+            return 0
+        return 0 if creds.dac_override else E.EACCES
+    if want == _MAY_READ and creds.dac_read_search:
+        return 0
+    if (not want & _MAY_EXEC or mode & 0o111) and creds.dac_override:
+        return 0
+    return E.EACCES
+
+
+def _immutable(fd: int, st: os.stat_result, path_fd: str) -> bool | None:
+    """The inode's immutable flag: statx attributes, else FS_IOC_GETFLAGS; None if
+    neither can tell."""
+    try:
+        result = statx(fd, STATX_BASIC_STATS, flags=AT_EMPTY_PATH)
+        if result.stx_attributes_mask & _STATX_ATTR_IMMUTABLE:
+            return bool(result.stx_attributes & _STATX_ATTR_IMMUTABLE)
+    except OSError:
+        pass
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return False  # only regular files and directories carry the flag
+    try:
+        # Reopening through /proc reads nothing and cannot block (O_NONBLOCK).
+        flags_fd = os.open(path_fd, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        buf = bytearray(struct.pack("l", 0))
+        fcntl.ioctl(flags_fd, _FS_IOC_GETFLAGS, buf)
+        return bool(struct.unpack("l", buf)[0] & _FS_IMMUTABLE_FL)
+    except OSError:
+        return None
+    finally:
+        os.close(flags_fd)
+
+
+def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
+    """The kernel's checks, in its order; returns 0 or an errno."""
+    if raw == b"" and flags & AT_EMPTY_PATH:
+        fd, owned = dir_fd, False
+    else:
+        open_flags = os.O_PATH | os.O_CLOEXEC | (os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW
+                                                 else 0)
+        fd = os.open(raw, open_flags, dir_fd=None if dir_fd == -100 else dir_fd)
+        owned = True
+    try:
+        st = os.fstat(fd)
+        if mode == 0:
+            return 0
+        creds = _creds(bool(flags & AT_EACCESS))
+        vfs = os.fstatvfs(fd)
+        if mode & _MAY_EXEC and stat.S_ISREG(st.st_mode) and vfs.f_flag & os.ST_NOEXEC:
+            return E.EACCES
+        if mode & _MAY_WRITE:
+            kind = stat.S_IFMT(st.st_mode)
+            if vfs.f_flag & os.ST_RDONLY and kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
+                return E.EROFS
+            immutable = _immutable(fd, st, f"/proc/self/fd/{fd}")
+            if immutable is None:
+                return E.EACCES  # cannot be sure: deny
+            if immutable:
+                return E.EPERM
+        try:
+            acl: bytes | None = os.getxattr(f"/proc/self/fd/{fd}", _ACL_XATTR)
+        except OSError as exc:
+            if exc.errno not in (E.ENODATA, E.EOPNOTSUPP, E.ENOTSUP):
+                return E.EACCES  # cannot be sure: deny
+            acl = None
+        return _generic_permission(st, acl, creds, mode)
+    finally:
+        if owned:
+            os.close(fd)
+
+
+def faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> None:
+    """faccessat2(2) -- check *path* for *mode* (os.F_OK, or R_OK|W_OK|X_OK).
+
+    Returns None when access is granted and raises the kernel's error otherwise
+    (PermissionError for EACCES and EPERM, FileNotFoundError, OSError(EROFS) ...).
+    *flags*: AT_EACCESS (check with the effective ids), AT_SYMLINK_NOFOLLOW,
+    AT_EMPTY_PATH.  Linux 5.8.  Fallback: faccessat(2) or the emulation described
+    in this module, whose residual differences (LSMs, id mapping) are listed there.
+    """
+    raw = fs_path(path)
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise TypeError(f"mode must be an int, not {type(mode).__name__}")
+    flags = flags_arg(flags)
+    fd = dir_fd_arg(dir_fd)
+    if not 0 <= mode < 2**31:
+        raise oserror(E.EINVAL, path)
+    cpath = CPath(raw)
+    try:
+        if attempt("faccessat2", (fd, cpath.address, mode, flags)) is not FALLBACK:
+            return
+    except OSError as exc:
+        raise oserror(exc, path) from None
+    if mode & ~7 or flags & ~_VALID_FLAGS:
+        raise oserror(E.EINVAL, path)
+    same_ids = os.getuid() == os.geteuid() and os.getgid() == os.getegid()
+    if flags == 0 or (flags == AT_EACCESS and same_ids):
+        try:
+            if attempt("faccessat", (fd, cpath.address, mode)) is not FALLBACK:
+                return
+        except OSError as exc:
+            raise oserror(exc, path) from None
+    try:
+        err = _emulate(raw, mode, fd, flags)
+    except OSError as exc:
+        raise oserror(exc, path) from None
+    if err:
+        raise oserror(err, path)
+
+
+def access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = False,
+           follow_symlinks: bool = True) -> bool:
+    """``os.access`` with the same signature, right under a seccomp filter.
+
+    True when access is granted, False for any error, as ``os.access``; bad
+    arguments raise TypeError or ValueError.  See :func:`faccessat2`.
+    """
+    flags = (AT_EACCESS if effective_ids else 0) | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
+    try:
+        faccessat2(path, mode, dir_fd=dir_fd, flags=flags)
+    except OSError:
+        return False
+    return True

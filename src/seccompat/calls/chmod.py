@@ -1,0 +1,54 @@
+"""fchmodat2(2): chmod that can refuse to follow a symlink."""
+
+from __future__ import annotations
+
+import errno as E
+import os
+import stat
+from typing import Any
+
+from ..proc import procfs_trusted
+from ._kernel import FALLBACK, CPath, attempt, dir_fd_arg, fs_path, oserror
+
+__all__ = ["fchmodat2"]
+
+AT_SYMLINK_NOFOLLOW = 0x100
+def fchmodat2(path: Any, mode: int, *, dir_fd: Any = None, follow_symlinks: bool = True) -> None:
+    """fchmodat2(2) -- change the mode of *path*; with ``follow_symlinks=False`` a
+    symlink itself (which Linux refuses: EOPNOTSUPP) rather than its target.
+
+    Linux 6.6.  Fallback: fchmodat(2) when following; otherwise, as glibc does, an
+    O_PATH|O_NOFOLLOW descriptor (EOPNOTSUPP for a symlink) and chmod through
+    /proc/self/fd, which repeats the kernel's ownership and immutability checks;
+    without a trustworthy /proc it refuses with EOPNOTSUPP.
+    """
+    raw = fs_path(path)
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise TypeError(f"mode must be an int, not {type(mode).__name__}")
+    if not 0 <= mode < 2**32:
+        raise ValueError(f"mode {mode} is out of range")
+    fd = dir_fd_arg(dir_fd)
+    flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
+    cpath = CPath(raw)
+    try:
+        if attempt("fchmodat2", (fd, cpath.address, mode, flags)) is not FALLBACK:
+            return
+        if follow_symlinks:
+            if attempt("fchmodat", (fd, cpath.address, mode)) is not FALLBACK:
+                return
+            raise oserror(E.ENOSYS)
+        path_fd = os.open(raw, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          dir_fd=None if fd == -100 else fd)
+    except OSError as exc:
+        raise oserror(exc, path) from None
+    try:
+        if stat.S_ISLNK(os.fstat(path_fd).st_mode):
+            raise oserror(E.EOPNOTSUPP, path)
+        if not procfs_trusted():
+            raise oserror(E.EOPNOTSUPP, path)
+        try:
+            os.chmod(f"/proc/self/fd/{path_fd}", mode)
+        except OSError as exc:
+            raise oserror(exc, path) from None
+    finally:
+        os.close(path_fd)

@@ -1,0 +1,52 @@
+"""getrandom(2), with a /dev/urandom (or /dev/random) fallback."""
+
+from __future__ import annotations
+
+import ctypes
+import errno as E
+import os
+
+from ._kernel import FALLBACK, attempt, flags_arg, oserror
+
+__all__ = ["GRND_INSECURE", "GRND_NONBLOCK", "GRND_RANDOM", "getrandom"]
+
+GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE = 0x1, 0x2, 0x4
+
+
+def getrandom(size: int, flags: int = 0) -> bytes:
+    """getrandom(2) -- up to *size* random bytes (``os.getrandom``'s semantics).
+
+    GRND_NONBLOCK: EAGAIN instead of waiting for entropy; GRND_RANDOM: the
+    /dev/random source; GRND_INSECURE (5.6+): never wait.  Linux 3.17.  Fallback:
+    /dev/urandom (/dev/random for GRND_RANDOM), opened O_NONBLOCK for
+    GRND_NONBLOCK; it cannot tell an uninitialised pool without GRND_NONBLOCK.
+    """
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"size must be an int, not {type(size).__name__}")
+    if size < 0:
+        raise ValueError("negative argument not allowed")
+    flags = flags_arg(flags)
+    buf = ctypes.create_string_buffer(max(size, 1))
+    try:
+        result = attempt("getrandom", (ctypes.addressof(buf), size, flags))
+    except OSError as exc:
+        raise oserror(exc) from None
+    if result is not FALLBACK:
+        return buf.raw[:result]
+    if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) or \
+            flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE:
+        raise oserror(E.EINVAL)
+    source = "/dev/random" if flags & GRND_RANDOM else "/dev/urandom"
+    fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if flags & GRND_NONBLOCK
+                                                        else 0))
+    try:
+        chunks, got = [], 0
+        while got < size:
+            chunk = os.read(fd, size - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

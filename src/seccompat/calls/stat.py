@@ -1,0 +1,164 @@
+"""statx(2), with an ``os.stat`` fallback that says which fields it could not fill."""
+
+from __future__ import annotations
+
+import ctypes
+import errno as E
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from ._kernel import FALLBACK, CPath, attempt, flags_arg, fs_path, oserror, to_fd
+
+__all__ = ["STATX_BASIC_STATS", "STATX_BTIME", "STATX_MNT_ID", "Statx", "statx"]
+
+STATX_TYPE, STATX_MODE, STATX_NLINK, STATX_UID, STATX_GID = 0x1, 0x2, 0x4, 0x8, 0x10
+STATX_ATIME, STATX_MTIME, STATX_CTIME, STATX_INO, STATX_SIZE = 0x20, 0x40, 0x80, 0x100, 0x200
+STATX_BLOCKS, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID = 0x400, 0x7FF, 0x800, 0x1000
+STATX_DIOALIGN, STATX_MNT_ID_UNIQUE, STATX_SUBVOL = 0x2000, 0x4000, 0x8000
+_STATX_RESERVED = 0x80000000
+AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH = 0x100, 0x800, 0x1000
+AT_STATX_SYNC_TYPE = 0x6000
+_VALID_FLAGS = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE
+
+# struct statx (include/uapi/linux/stat.h), 256 bytes.
+_LAYOUT = struct.Struct("=IIQIIIHxxQQQQ" + "qIxxxx" * 4 + "IIIIQIIQ")
+
+
+@dataclass(frozen=True)
+class Statx:
+    """A statx(2) result, with the field names of Python 3.15's ``os.statx``.
+
+    A field whose ``STATX_*`` bit is missing from ``stx_mask`` is None: the
+    kernel (or the fallback) did not fill it.
+    """
+
+    stx_mask: int
+    stx_blksize: int
+    stx_attributes: int
+    stx_attributes_mask: int
+    stx_nlink: int
+    stx_uid: int
+    stx_gid: int
+    stx_mode: int
+    stx_ino: int
+    stx_size: int
+    stx_blocks: int
+    stx_atime_ns: int
+    stx_btime_ns: int | None
+    stx_ctime_ns: int
+    stx_mtime_ns: int
+    stx_rdev: int
+    stx_dev: int
+    stx_mnt_id: int | None
+    stx_dio_mem_align: int | None
+    stx_dio_offset_align: int | None
+    stx_subvol: int | None
+
+    @property
+    def stx_atime(self) -> float:
+        return self.stx_atime_ns / 1e9
+
+    @property
+    def stx_btime(self) -> float | None:
+        return None if self.stx_btime_ns is None else self.stx_btime_ns / 1e9
+
+    @property
+    def stx_ctime(self) -> float:
+        return self.stx_ctime_ns / 1e9
+
+    @property
+    def stx_mtime(self) -> float:
+        return self.stx_mtime_ns / 1e9
+
+
+def _from_kernel(buf: bytes) -> Statx:
+    (mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, attributes_mask,
+     a_s, a_ns, b_s, b_ns, c_s, c_ns, m_s, m_ns, rdev_ma, rdev_mi, dev_ma, dev_mi, mnt_id,
+     dio_mem, dio_off, subvol) = _LAYOUT.unpack_from(buf)
+
+    def only(bit: int, value: int) -> int | None:
+        return value if mask & bit else None
+
+    return Statx(mask, blksize, attributes, attributes_mask, nlink, uid, gid, mode, ino, size,
+                 blocks, a_s * 10**9 + a_ns, only(STATX_BTIME, b_s * 10**9 + b_ns),
+                 c_s * 10**9 + c_ns, m_s * 10**9 + m_ns, os.makedev(rdev_ma, rdev_mi),
+                 os.makedev(dev_ma, dev_mi), only(STATX_MNT_ID | STATX_MNT_ID_UNIQUE, mnt_id),
+                 only(STATX_DIOALIGN, dio_mem), only(STATX_DIOALIGN, dio_off),
+                 only(STATX_SUBVOL, subvol))
+
+
+def _mount_id(fd: int) -> int | None:
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("mnt_id:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _fallback(path: Any, raw: bytes | None, fd: int | None, flags: int) -> Statx:
+    """fstatat(2) for the basic fields; the mount id from /proc/self/fdinfo."""
+    follow = not flags & AT_SYMLINK_NOFOLLOW
+    if raw is None or (raw == b"" and flags & AT_EMPTY_PATH):
+        target_fd, owned = (fd if fd is not None else -100), False
+        if target_fd == -100:
+            target_fd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+            owned = True
+    else:
+        target_fd = os.open(raw, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
+                            dir_fd=fd)
+        owned = True
+    try:
+        st = os.fstat(target_fd)
+        mnt_id = _mount_id(target_fd)
+    finally:
+        if owned:
+            os.close(target_fd)
+    mask = STATX_BASIC_STATS | (STATX_MNT_ID if mnt_id is not None else 0)
+    return Statx(mask, st.st_blksize, 0, 0, st.st_nlink, st.st_uid, st.st_gid, st.st_mode,
+                 st.st_ino, st.st_size, st.st_blocks, st.st_atime_ns, None, st.st_ctime_ns,
+                 st.st_mtime_ns, st.st_rdev, st.st_dev, mnt_id, None, None, None)
+
+
+def statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
+          follow_symlinks: bool = True, flags: int = 0) -> Statx:
+    """statx(2) -- the status of *path* (a path, or an open fd as ``os.stat`` accepts).
+
+    *mask* asks for fields (STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID ...);
+    ``stx_mask`` says which were filled.  *flags*: AT_NO_AUTOMOUNT,
+    AT_STATX_SYNC_TYPE bits, AT_EMPTY_PATH.  Linux 4.11.  Fallback: fstatat(2) for
+    the basic fields and /proc/self/fdinfo for the mount id; it cannot give btime,
+    attributes, DIO alignment or the subvolume, and says so in ``stx_mask``.
+    """
+    flags = flags_arg(flags)
+    mask = flags_arg(mask, "mask")
+    if not follow_symlinks:
+        flags |= AT_SYMLINK_NOFOLLOW
+    if isinstance(path, int) and not isinstance(path, bool):
+        if dir_fd is not None:
+            raise ValueError("statx: can't specify dir_fd with an fd for path")
+        fd: int | None = to_fd(path, "path")
+        raw: bytes | None = None
+        flags |= AT_EMPTY_PATH
+    else:
+        raw = fs_path(path)
+        fd = None if dir_fd is None else to_fd(dir_fd, "dir_fd")
+    cpath = CPath(raw or b"")
+    buf = ctypes.create_string_buffer(256)
+    args = (fd if fd is not None else -100, cpath.address, flags, mask, ctypes.addressof(buf))
+    try:
+        if attempt("statx", args) is not FALLBACK:
+            return _from_kernel(buf.raw)
+    except OSError as exc:
+        raise oserror(exc, path) from None
+    if flags & ~_VALID_FLAGS or flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE \
+            or mask & _STATX_RESERVED:
+        raise oserror(E.EINVAL, path)
+    try:
+        return _fallback(path, raw, fd, flags)
+    except OSError as exc:
+        raise oserror(exc, path) from None
