@@ -41,6 +41,9 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q
+	@echo "== the wrapper tests again, under our own EPERM and ENOSYS profiles for Linux 3.16"
+	$(VENV)/bin/seccompat run --deny-newer-than 3.16 --errno EPERM -- $(PY) -m pytest -q -p no:cacheprovider tests/test_calls.py
+	$(VENV)/bin/seccompat run --deny-newer-than 3.16 --errno ENOSYS -- $(PY) -m pytest -q -p no:cacheprovider tests/test_calls.py
 
 test: lint typecheck pytest
 

@@ -3,8 +3,9 @@
  * The pure-ctypes path in raw.py is the reference and is always available; this
  * module only makes the same call cheaper (ctypes spends ~200 ns converting
  * arguments).  Same contract: every argument is a Python int in
- * [-2**63, 2**64), passed as a full 64-bit long; the result is (return, errno),
- * errno 0 on success, never an exception for a kernel error.
+ * [-2**63, 2**64), passed as a full 64-bit long, or bytes (a pointer to its
+ * NUL-terminated data) or a bytearray (a pointer to its buffer); the result is
+ * (return, errno), errno 0 on success, never an exception for a kernel error.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -18,9 +19,19 @@ as_long(PyObject *obj, long *out)
     int overflow = 0;
     long value;
 
+    /* bytes: a pointer to its NUL-terminated data (read-only for the kernel);
+     * bytearray: a pointer to its buffer (the kernel may write into it). */
+    if (PyBytes_CheckExact(obj)) {
+        *out = (long)PyBytes_AS_STRING(obj);
+        return 0;
+    }
+    if (PyByteArray_CheckExact(obj)) {
+        *out = (long)PyByteArray_AS_STRING(obj);
+        return 0;
+    }
     if (!PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "syscall arguments must be int, not %.100s",
-                     Py_TYPE(obj)->tp_name);
+        PyErr_Format(PyExc_TypeError, "syscall arguments must be int, bytes or bytearray, "
+                     "not %.100s", Py_TYPE(obj)->tp_name);
         return -1;
     }
     value = PyLong_AsLongAndOverflow(obj, &overflow);

@@ -1,7 +1,9 @@
 """The one place that issues raw syscalls: syscall(2) through libc.
 
 ``syscall(nr, *args)`` returns ``(result, errno)`` and never raises for a kernel
-error.  Every argument travels as a full 64-bit ``long``: ctypes passes a bare
+error.  An argument is an int, or ``bytes`` (passed as a pointer to its
+NUL-terminated data, for paths) or a ``bytearray`` (a pointer to its buffer, for
+results the kernel writes).  Every int travels as a full 64-bit ``long``: ctypes passes a bare
 Python int to a variadic function as a 32-bit C ``int`` and rejects larger ones,
 so the fallback wraps each argument in ``c_long`` and declares the ``long``
 return type (the default ``int`` would cut 64-bit results such as lseek offsets).
@@ -29,9 +31,15 @@ _LONG_MIN = -(2**63)
 _ULONG_END = 2**64
 
 
-def _as_long(value: int) -> ctypes.c_long:
+def _as_long(value: int | bytes | bytearray) -> ctypes.c_long | ctypes.c_char_p:
+    if type(value) is bytes:
+        return ctypes.c_char_p(value)  # points at the object's own NUL-terminated data
+    if type(value) is bytearray:
+        return ctypes.c_long(ctypes.addressof((ctypes.c_char * len(value)).from_buffer(value))
+                             if value else 0)
     if not isinstance(value, int):
-        raise TypeError(f"syscall arguments must be int, not {type(value).__name__}")
+        raise TypeError("syscall arguments must be int, bytes or bytearray, "
+                        f"not {type(value).__name__}")
     if not _LONG_MIN <= value < _ULONG_END:
         raise ValueError("syscall argument out of range [-2**63, 2**64)")
     if value >= 2**63:
@@ -39,7 +47,7 @@ def _as_long(value: int) -> ctypes.c_long:
     return ctypes.c_long(value)
 
 
-def ctypes_syscall(nr: int, *args: int) -> tuple[int, int]:
+def ctypes_syscall(nr: int, *args: int | bytes | bytearray) -> tuple[int, int]:
     """syscall(2) through ctypes: ``(result, errno)``, errno 0 on success."""
     if len(args) > 6:
         raise TypeError("syscall() takes a number and at most 6 arguments")

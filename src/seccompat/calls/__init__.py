@@ -6,9 +6,9 @@ fallback's differences.
 """
 
 from ._kernel import SyscallUnavailable
-from .access import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, access, faccessat2
 from .chmod import fchmodat2
 from .copy import copy_file_range
+from .faccess import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, access, faccessat2
 from .fds import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, close_range
 from .generic import call
 from .pidfd import pidfd_getfd, pidfd_open, pidfd_send_signal

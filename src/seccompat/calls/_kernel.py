@@ -16,9 +16,10 @@ straight to the fallback without making the doomed syscall.
 
 from __future__ import annotations
 
-import ctypes
 import errno as E
 import os
+import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..probes import PROBES
 from ..raw import syscall
 from ..syscalls import lookup
 
-__all__ = ["FALLBACK", "CPath", "SyscallUnavailable", "attempt", "dir_fd_arg", "flags_arg",
+__all__ = ["FALLBACK", "SyscallUnavailable", "attempt", "dir_fd_arg", "flags_arg",
            "fs_path", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
@@ -47,32 +48,66 @@ class SyscallUnavailable(OSError):
         self.syscall = name
 
 
-def _skip(name: str, probe_args: tuple[int, ...]) -> bool:
-    verdict = cached(name, probe_args)
-    return verdict is not None and verdict.status in (Status.NOT_IMPLEMENTED, Status.FILTERED)
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+_local = threading.local()
+_NUMBERS: dict[str, int] = {}
 
 
-def attempt(name: str, args: Sequence[int]) -> Any:
+def _number(name: str) -> int:
+    nr = _NUMBERS.get(name)
+    if nr is None:
+        nr = _NUMBERS[name] = lookup(name).number
+    return nr
+
+
+def _doomed() -> set[str]:
+    """Names this thread has seen filtered or missing (any arguments)."""
+    try:
+        return _local.doomed  # type: ignore[no-any-return]
+    except AttributeError:
+        _local.doomed = set()
+        return _local.doomed  # type: ignore[no-any-return]
+
+
+def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
     """Make syscall *name*; return its result, ``FALLBACK``, or raise ``OSError``.
 
-    An ``OSError`` raised here carries the kernel's errno (no filename: callers
-    add it with :func:`oserror`).
+    The hot path is the syscall alone: probe arguments and the verdict cache are
+    consulted only after a failure, or when this thread has already seen the call
+    fail as filtered or missing.  An ``OSError`` raised here carries the kernel's
+    errno (no filename: callers add it with :func:`oserror`).  *args* may hold
+    bytes (paths) and bytearrays (result buffers), as :func:`seccompat.raw.syscall`.
     """
-    spec = PROBES.get(name)
-    probe_args = spec.probe_args(args) if spec is not None else None
-    if probe_args is not None and _skip(name, probe_args):
-        return FALLBACK
-    result, err = syscall(lookup(name).number, *args)
+    doomed = _doomed()
+    if name in doomed:
+        spec = PROBES.get(name)
+        if spec is not None:
+            verdict = cached(name, spec.probe_args(_ints(args)))
+            if verdict is not None and verdict.status in (Status.NOT_IMPLEMENTED,
+                                                          Status.FILTERED):
+                return FALLBACK
+    result, err = syscall(_number(name), *args)
     if err == 0:
         return result
+    if err not in (E.ENOSYS, E.EPERM):
+        raise OSError(err, os.strerror(err))
+    spec = PROBES.get(name)
     if err == E.ENOSYS:
-        if probe_args is not None:
-            remember(name, probe_args, Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
-                                               "the call itself returned ENOSYS"))
+        if spec is not None:
+            remember(name, spec.probe_args(_ints(args)),
+                     Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
+                             "the call itself returned ENOSYS"))
+        doomed.add(name)
         return FALLBACK
-    if err == E.EPERM and spec is not None and eperm_is_filtered(name, args):
+    if spec is not None and eperm_is_filtered(name, _ints(args)):
+        doomed.add(name)
         return FALLBACK
     raise OSError(err, os.strerror(err))
+
+
+def _ints(args: Sequence[int | bytes | bytearray]) -> tuple[int, ...]:
+    # A buffer argument is a pointer: the transparent probe replaces it anyway.
+    return tuple(a if isinstance(a, int) else 1 for a in args)
 
 
 def unavailable(name: str) -> SyscallUnavailable:
@@ -95,7 +130,9 @@ def oserror(exc_or_errno: OSError | int, filename: Any = None, filename2: Any = 
 def fs_path(path: Any, name: str = "path") -> bytes:
     """str, bytes or os.PathLike to bytes, as ``os`` does: TypeError for other types,
     ValueError for an embedded NUL."""
-    if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
+    if type(path) is str:  # the common case, as os.fsencode does it
+        raw = path.encode(_FS_ENCODING, _FS_ERRORS)
+    elif isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
         raw = os.fsencode(path)
     else:
         raise TypeError(f"{name}: should be string, bytes or os.PathLike, "
@@ -128,11 +165,3 @@ def flags_arg(value: Any, name: str = "flags") -> int:
     if not 0 <= value < 2**32:
         raise ValueError(f"{name} {value} is out of range for an unsigned int")
     return value
-
-
-class CPath:
-    """A NUL-terminated copy of a path and its address, alive as long as this object."""
-
-    def __init__(self, raw: bytes) -> None:
-        self._buf = ctypes.create_string_buffer(raw)
-        self.address = ctypes.addressof(self._buf)

@@ -8,7 +8,7 @@ import stat
 from typing import Any
 
 from ..proc import procfs_trusted
-from ._kernel import FALLBACK, CPath, attempt, dir_fd_arg, fs_path, oserror
+from ._kernel import FALLBACK, attempt, dir_fd_arg, fs_path, oserror
 
 __all__ = ["fchmodat2"]
 
@@ -29,12 +29,11 @@ def fchmodat2(path: Any, mode: int, *, dir_fd: Any = None, follow_symlinks: bool
         raise ValueError(f"mode {mode} is out of range")
     fd = dir_fd_arg(dir_fd)
     flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
-    cpath = CPath(raw)
     try:
-        if attempt("fchmodat2", (fd, cpath.address, mode, flags)) is not FALLBACK:
+        if attempt("fchmodat2", (fd, raw, mode, flags)) is not FALLBACK:
             return
         if follow_symlinks:
-            if attempt("fchmodat", (fd, cpath.address, mode)) is not FALLBACK:
+            if attempt("fchmodat", (fd, raw, mode)) is not FALLBACK:
                 return
             raise oserror(E.ENOSYS)
         path_fd = os.open(raw, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,

@@ -29,6 +29,8 @@ def _offset(value: Any, name: str) -> int | None:
 def _check_like_the_kernel(src: int, dst: int, count: int, off_src: int | None,
                            off_dst: int | None) -> None:
     """The argument checks of vfs_copy_file_range(), before any byte moves."""
+    if src < 0 or dst < 0:
+        raise oserror(E.EBADF)
     src_flags, dst_flags = fcntl.fcntl(src, fcntl.F_GETFL), fcntl.fcntl(dst, fcntl.F_GETFL)
     if src_flags & os.O_ACCMODE == os.O_WRONLY or dst_flags & os.O_ACCMODE == os.O_RDONLY \
             or dst_flags & os.O_APPEND:

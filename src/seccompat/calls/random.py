@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno as E
 import os
 
@@ -11,6 +10,7 @@ from ._kernel import FALLBACK, attempt, flags_arg, oserror
 __all__ = ["GRND_INSECURE", "GRND_NONBLOCK", "GRND_RANDOM", "getrandom"]
 
 GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE = 0x1, 0x2, 0x4
+_MAX_PER_CALL = 32 << 20  # a short read, as getrandom(2) itself may return
 
 
 def getrandom(size: int, flags: int = 0) -> bytes:
@@ -20,22 +20,29 @@ def getrandom(size: int, flags: int = 0) -> bytes:
     /dev/random source; GRND_INSECURE (5.6+): never wait.  Linux 3.17.  Fallback:
     /dev/urandom (/dev/random for GRND_RANDOM), opened O_NONBLOCK for
     GRND_NONBLOCK; it cannot tell an uninitialised pool without GRND_NONBLOCK.
+    At most 32 MiB are returned per call (a short read, which the API allows).
     """
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"size must be an int, not {type(size).__name__}")
-    if size < 0:
-        raise ValueError("negative argument not allowed")
+    if not 0 <= size < 2**63:
+        raise ValueError(f"size {size} out of range 0..2**63-1")
     flags = flags_arg(flags)
-    buf = ctypes.create_string_buffer(max(size, 1))
+    size = min(size, _MAX_PER_CALL)
+    buf = bytearray(size)
     try:
-        result = attempt("getrandom", (ctypes.addressof(buf), size, flags))
+        result = attempt("getrandom", (buf if size else 0, size, flags))
     except OSError as exc:
         raise oserror(exc) from None
     if result is not FALLBACK:
-        return buf.raw[:result]
+        return bytes(buf[:result]) if result != size else bytes(buf)
     if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) or \
             flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE:
         raise oserror(E.EINVAL)
+    return _read_source(size, flags)
+
+
+def _read_source(size: int, flags: int) -> bytes:
+    """The fallback: read /dev/urandom (/dev/random for GRND_RANDOM)."""
     source = "/dev/random" if flags & GRND_RANDOM else "/dev/urandom"
     fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if flags & GRND_NONBLOCK
                                                         else 0))

@@ -9,7 +9,6 @@ from typing import Any
 
 from ._kernel import (
     FALLBACK,
-    CPath,
     SyscallUnavailable,
     attempt,
     dir_fd_arg,
@@ -37,9 +36,8 @@ def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
     raw_src, raw_dst = fs_path(src, "src"), fs_path(dst, "dst")
     flags = flags_arg(flags)
     sfd, dfd = dir_fd_arg(src_dir_fd), dir_fd_arg(dst_dir_fd)
-    c_src, c_dst = CPath(raw_src), CPath(raw_dst)
     try:
-        if attempt("renameat2", (sfd, c_src.address, dfd, c_dst.address, flags)) \
+        if attempt("renameat2", (sfd, raw_src, dfd, raw_dst, flags)) \
                 is not FALLBACK:
             return
     except OSError as exc:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno as E
 import os
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from ._kernel import FALLBACK, CPath, attempt, flags_arg, fs_path, oserror, to_fd
+from ._kernel import FALLBACK, attempt, flags_arg, fs_path, oserror, to_fd
 
 __all__ = ["STATX_BASIC_STATS", "STATX_BTIME", "STATX_MNT_ID", "Statx", "statx"]
 
@@ -26,12 +24,11 @@ _VALID_FLAGS = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_
 _LAYOUT = struct.Struct("=IIQIIIHxxQQQQ" + "qIxxxx" * 4 + "IIIIQIIQ")
 
 
-@dataclass(frozen=True)
-class Statx:
+class Statx(NamedTuple):
     """A statx(2) result, with the field names of Python 3.15's ``os.statx``.
 
     A field whose ``STATX_*`` bit is missing from ``stx_mask`` is None: the
-    kernel (or the fallback) did not fill it.
+    kernel (or the fallback) did not fill it.  A tuple, like ``os.stat_result``.
     """
 
     stx_mask: int
@@ -73,20 +70,24 @@ class Statx:
         return self.stx_mtime_ns / 1e9
 
 
-def _from_kernel(buf: bytes) -> Statx:
+_new = tuple.__new__
+_makedev = os.makedev
+
+
+def _from_kernel(buf: bytes | bytearray) -> Statx:
     (mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, attributes_mask,
      a_s, a_ns, b_s, b_ns, c_s, c_ns, m_s, m_ns, rdev_ma, rdev_mi, dev_ma, dev_mi, mnt_id,
      dio_mem, dio_off, subvol) = _LAYOUT.unpack_from(buf)
-
-    def only(bit: int, value: int) -> int | None:
-        return value if mask & bit else None
-
-    return Statx(mask, blksize, attributes, attributes_mask, nlink, uid, gid, mode, ino, size,
-                 blocks, a_s * 10**9 + a_ns, only(STATX_BTIME, b_s * 10**9 + b_ns),
-                 c_s * 10**9 + c_ns, m_s * 10**9 + m_ns, os.makedev(rdev_ma, rdev_mi),
-                 os.makedev(dev_ma, dev_mi), only(STATX_MNT_ID | STATX_MNT_ID_UNIQUE, mnt_id),
-                 only(STATX_DIOALIGN, dio_mem), only(STATX_DIOALIGN, dio_off),
-                 only(STATX_SUBVOL, subvol))
+    dio = mask & STATX_DIOALIGN
+    return _new(Statx, (
+        mask, blksize, attributes, attributes_mask, nlink, uid, gid, mode, ino, size, blocks,
+        a_s * 1_000_000_000 + a_ns,
+        b_s * 1_000_000_000 + b_ns if mask & STATX_BTIME else None,
+        c_s * 1_000_000_000 + c_ns, m_s * 1_000_000_000 + m_ns,
+        _makedev(rdev_ma, rdev_mi), _makedev(dev_ma, dev_mi),
+        mnt_id if mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE) else None,
+        dio_mem if dio else None, dio_off if dio else None,
+        subvol if mask & STATX_SUBVOL else None))
 
 
 def _mount_id(fd: int) -> int | None:
@@ -134,8 +135,10 @@ def statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
     the basic fields and /proc/self/fdinfo for the mount id; it cannot give btime,
     attributes, DIO alignment or the subvolume, and says so in ``stx_mask``.
     """
-    flags = flags_arg(flags)
-    mask = flags_arg(mask, "mask")
+    if flags:
+        flags = flags_arg(flags)
+    if mask != STATX_BASIC_STATS:
+        mask = flags_arg(mask, "mask")
     if not follow_symlinks:
         flags |= AT_SYMLINK_NOFOLLOW
     if isinstance(path, int) and not isinstance(path, bool):
@@ -147,12 +150,11 @@ def statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
     else:
         raw = fs_path(path)
         fd = None if dir_fd is None else to_fd(dir_fd, "dir_fd")
-    cpath = CPath(raw or b"")
-    buf = ctypes.create_string_buffer(256)
-    args = (fd if fd is not None else -100, cpath.address, flags, mask, ctypes.addressof(buf))
+    buf = bytearray(256)
+    args = (fd if fd is not None else -100, raw if raw is not None else b"", flags, mask, buf)
     try:
         if attempt("statx", args) is not FALLBACK:
-            return _from_kernel(buf.raw)
+            return _from_kernel(buf)
     except OSError as exc:
         raise oserror(exc, path) from None
     if flags & ~_VALID_FLAGS or flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE \

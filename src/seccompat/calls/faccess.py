@@ -24,23 +24,31 @@ generic_permission), on one O_PATH descriptor so every check sees the same inode
 
 Residual differences (the emulation errs towards denying): LSMs (SELinux,
 AppArmor, Landlock) and the device cgroup are not consulted; idmapped mounts and
-user-namespace id mapping are not applied; without AT_EACCESS the path is walked
-with the process's own ids; when the immutable flag cannot be read (neither statx
-nor FS_IOC_GETFLAGS), W_OK is denied with EACCES.
+user-namespace id mapping are not applied; when the immutable flag cannot be read
+(neither statx nor FS_IOC_GETFLAGS), W_OK is denied with EACCES.  Without
+AT_EACCESS the path is walked with the real credentials, as the kernel does, by
+switching this thread's filesystem ids (setfsuid(2)) and effective capabilities
+(capset(2)) for the lookup; a Python signal handler that runs in that instant
+would see them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno as E
 import fcntl
 import os
 import stat
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .. import proc
-from ._kernel import FALLBACK, CPath, attempt, dir_fd_arg, flags_arg, fs_path, oserror
+from ..raw import syscall
+from ..syscalls import lookup
+from ._kernel import FALLBACK, attempt, dir_fd_arg, flags_arg, fs_path, oserror
 from .stat import STATX_BASIC_STATS, statx
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "access", "faccessat2"]
@@ -169,20 +177,74 @@ def _immutable(fd: int, st: os.stat_result, path_fd: str) -> bool | None:
         os.close(flags_fd)
 
 
+_CAP_VERSION_3 = 0x20080522
+
+
+def _capget() -> tuple[int, int, int] | None:
+    """This thread's (effective, permitted, inheritable) capability masks."""
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _, err = syscall(lookup("capget").number, ctypes.addressof(header), ctypes.addressof(data))
+    if err:
+        return None
+    return (data[0] | data[3] << 32, data[1] | data[4] << 32, data[2] | data[5] << 32)
+
+
+def _capset(effective: int, permitted: int, inheritable: int) -> bool:
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
+                                 inheritable & 0xFFFFFFFF, effective >> 32, permitted >> 32,
+                                 inheritable >> 32)
+    _, err = syscall(lookup("capset").number, ctypes.addressof(header), ctypes.addressof(data))
+    return err == 0
+
+
+@contextlib.contextmanager
+def _override_creds() -> Iterator[bool]:
+    """What fs/open.c access_override_creds() does, for this thread only: the
+    filesystem ids become the real ids and the effective capabilities the permitted
+    set for real uid 0, none otherwise; the path walk itself then uses them.
+    Yields False when this cannot be done (the emulation then denies)."""
+    uid, gid = os.getuid(), os.getgid()
+    old_fs = proc.fs_ids()
+    old_caps = _capget()
+    setfsuid, setfsgid = lookup("setfsuid").number, lookup("setfsgid").number
+    if old_caps is None:
+        yield False
+        return
+    syscall(setfsgid, gid)
+    syscall(setfsuid, uid)
+    wanted = old_caps[1] if uid == 0 else 0
+    ok = _capset(wanted, old_caps[1], old_caps[2]) and proc.fs_ids() == (uid, gid)
+    try:
+        yield ok
+    finally:
+        syscall(setfsuid, old_fs[0])
+        syscall(setfsgid, old_fs[1])
+        _capset(*old_caps)
+
+
 def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
     """The kernel's checks, in its order; returns 0 or an errno."""
+    creds = _creds(bool(flags & AT_EACCESS))
     if raw == b"" and flags & AT_EMPTY_PATH:
         fd, owned = dir_fd, False
     else:
         open_flags = os.O_PATH | os.O_CLOEXEC | (os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW
                                                  else 0)
-        fd = os.open(raw, open_flags, dir_fd=None if dir_fd == -100 else dir_fd)
+        at = None if dir_fd == -100 else dir_fd
+        if flags & AT_EACCESS or creds == _creds(True):
+            fd = os.open(raw, open_flags, dir_fd=at)
+        else:
+            with _override_creds() as switched:
+                if not switched:
+                    return E.EACCES  # cannot walk with the real credentials: deny
+                fd = os.open(raw, open_flags, dir_fd=at)
         owned = True
     try:
         st = os.fstat(fd)
         if mode == 0:
             return 0
-        creds = _creds(bool(flags & AT_EACCESS))
         vfs = os.fstatvfs(fd)
         if mode & _MAY_EXEC and stat.S_ISREG(st.st_mode) and vfs.f_flag & os.ST_NOEXEC:
             return E.EACCES
@@ -221,20 +283,22 @@ def faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> N
         raise TypeError(f"mode must be an int, not {type(mode).__name__}")
     flags = flags_arg(flags)
     fd = dir_fd_arg(dir_fd)
-    if not 0 <= mode < 2**31:
+    if not -(2**31) <= mode < 2**31:
+        raise ValueError(f"mode {mode} does not fit in a C int")
+    if mode < 0:
         raise oserror(E.EINVAL, path)
-    cpath = CPath(raw)
     try:
-        if attempt("faccessat2", (fd, cpath.address, mode, flags)) is not FALLBACK:
+        if attempt("faccessat2", (fd, raw, mode, flags)) is not FALLBACK:
             return
     except OSError as exc:
         raise oserror(exc, path) from None
     if mode & ~7 or flags & ~_VALID_FLAGS:
         raise oserror(E.EINVAL, path)
-    same_ids = os.getuid() == os.geteuid() and os.getgid() == os.getegid()
-    if flags == 0 or (flags == AT_EACCESS and same_ids):
+    if flags == 0 or (flags == AT_EACCESS and _creds(True) == _creds(False)):
+        # Same answer: the real and effective credentials (ids *and* the DAC
+        # capabilities) coincide.  (glibc compares only the ids.)
         try:
-            if attempt("faccessat", (fd, cpath.address, mode)) is not FALLBACK:
+            if attempt("faccessat", (fd, raw, mode)) is not FALLBACK:
                 return
         except OSError as exc:
             raise oserror(exc, path) from None

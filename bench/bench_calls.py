@@ -1,0 +1,88 @@
+"""The wrappers against the closest stdlib call, hot path and blocked path.
+
+Targets: hot path (the kernel has the call) <= 1.3x the stdlib call; blocked path
+(a filter answers EPERM, after the first verdict) <= 1.1x calling the fallback
+directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from _common import paired, report
+
+from seccompat import calls as c
+from seccompat.bpf import Action, Filter, compile_filter, install
+
+
+def _files() -> tuple[str, int, int]:
+    tmp = tempfile.mkdtemp()
+    src = os.path.join(tmp, "src")
+    with open(src, "wb") as f:
+        f.write(b"x" * 4096)
+    return src, os.open(src, os.O_RDONLY), os.open(os.path.join(tmp, "dst"),
+                                                   os.O_WRONLY | os.O_CREAT, 0o644)
+
+
+def hot() -> bool:
+    src, a, b = _files()
+    ns: dict[str, object] = {"c": c, "os": os, "src": src, "a": a, "b": b}
+    ok = True
+    for name, ours, base, n in (
+        ("statx", "c.statx(src)", "os.stat(src)", 50_000),
+        ("access", "c.access(src, 4)", "os.access(src, 4)", 50_000),
+        ("access(effective_ids=True)", "c.access(src, 4, effective_ids=True)",
+         "os.access(src, 4, effective_ids=True)", 50_000),
+        ("getrandom(32)", "c.getrandom(32)", "os.getrandom(32)", 50_000),
+        ("copy_file_range(4096)", "c.copy_file_range(a, b, 4096, 0, 0)",
+         "os.copy_file_range(a, b, 4096, 0, 0)", 20_000),
+        ("close_range(high, empty)", "c.close_range(100000, 100010)",
+         "os.closerange(100000, 100011)", 50_000),
+    ):
+        ok &= report(f"hot: {name}", *paired(ours, base, n, ns, rounds=7), "stdlib", target=1.3)
+    return ok
+
+
+def blocked() -> int:
+    """In a child: EPERM for the new calls; wrapper vs its fallback called directly."""
+    install(compile_filter(Filter.simple(Action.allow(), dict.fromkeys(
+        ["statx", "faccessat2", "getrandom", "copy_file_range"], Action.errno(1)))))
+    src, a, b = _files()
+    from seccompat.calls import faccess, stat
+    from seccompat.calls import random as random_mod
+
+    c.statx(src)
+    c.access(src, 4, effective_ids=True, follow_symlinks=False)
+    c.getrandom(32)
+    c.copy_file_range(a, b, 16, 0, 0)
+    ns: dict[str, object] = {"c": c, "os": os, "src": src, "a": a, "b": b, "stat": stat,
+                             "faccess": faccess, "random_mod": random_mod}
+    ok = True
+    for name, ours, base, n in (
+        ("statx", "c.statx(src)", "stat._fallback(src, os.fsencode(src), None, 0)", 20_000),
+        ("faccessat2(AT_EACCESS|NOFOLLOW)",
+         "c.faccessat2(src, 4, flags=0x300)", "faccess._emulate(os.fsencode(src), 4, -100, 0x300)",
+         10_000),
+        ("getrandom(32)", "c.getrandom(32)", "random_mod._read_source(32, 0)", 20_000),
+    ):
+        ok &= report(f"blocked: {name}", *paired(ours, base, n, ns, rounds=7),
+                     "its fallback directly", target=1.1)
+    return 0 if ok else 1
+
+
+def main() -> int:
+    ok = hot()
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = blocked()
+        sys.stdout.flush()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return 0 if ok and os.WEXITSTATUS(status) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,669 @@
+"""The safe wrappers: the same assertions through the kernel and through every fallback.
+
+Each semantic test runs in three modes: ``kernel`` (in a child, no extra filter),
+``eperm`` (a real filter answering EPERM for the new calls: the fallbacks run) and
+``enosys`` (the same with ENOSYS).  ``make test`` also runs this file under
+``seccompat run --deny-newer-than 3.16`` (EPERM and ENOSYS), where the outer
+filter itself forces the fallbacks; the modes that need to install a filter skip
+there when seccomp(2) is denied.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import os
+import signal
+import stat
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from seccompat import calls as c
+from seccompat.bpf import Action
+from seccompat.classify import classify
+
+from .kernel import immutable_file, in_child
+
+NEW_CALLS = ["faccessat2", "statx", "close_range", "copy_file_range", "getrandom",
+             "fchmodat2", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "renameat2",
+             "memfd_create"]
+MODES = ["kernel", "eperm", "enosys"]
+
+
+@functools.cache
+def _filters_usable() -> bool:
+    """Whether this process can stack a filter (seccomp(2), or prctl(2) when an outer
+    filter answers ENOSYS for seccomp): tried once, in a child."""
+    from seccompat.bpf import Filter
+
+    return in_child(lambda: True, filter=Filter.simple(Action.allow(), {})).error is None
+
+
+def run_mode(mode: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a child: with no extra filter, or with the new calls filtered."""
+    if mode == "kernel":
+        return in_child(fn, *args).get()
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2): the outer filter is the fallback test")
+    err = errno.EPERM if mode == "eperm" else errno.ENOSYS
+    return in_child(fn, *args, rules=dict.fromkeys(NEW_CALLS, Action.errno(err))).get()
+
+
+def outcome(fn: Callable[[], Any]) -> Any:
+    """A comparable result: the value, or (exception class name, errno, filename)."""
+    try:
+        return ("ok", fn())
+    except OSError as exc:
+        return (type(exc).__name__, exc.errno, exc.filename)
+
+
+# --- access / faccessat2 -------------------------------------------------------
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "readable").write_text("x")
+    (tmp_path / "readable").chmod(0o644)
+    (tmp_path / "script").write_text("#!/bin/sh\n")
+    (tmp_path / "script").chmod(0o755)
+    (tmp_path / "noexec").write_text("x")
+    (tmp_path / "noexec").chmod(0o644)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to("readable")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    return tmp_path
+
+
+def _access_matrix(root: str) -> list[Any]:
+    out = []
+    for name in ACCESS_NAMES:
+        for mode in ACCESS_MODES:
+            for eff in (False, True):
+                for follow in (True, False):
+                    out.append(c.access(os.path.join(root, name), mode, effective_ids=eff,
+                                        follow_symlinks=follow))
+    return out
+
+
+def _expected_access(root: str) -> list[bool]:
+    """From access(2) alone (old enough for any filter under test): with equal real
+    and effective ids the effective answer is the same, and a symlink itself
+    (mode 0777) grants every mode when not followed."""
+    out = []
+    for name in ACCESS_NAMES:
+        path = os.path.join(root, name)
+        for mode in ACCESS_MODES:
+            for _eff in (False, True):
+                for follow in (True, False):
+                    if not follow and os.path.islink(path):
+                        out.append(True)
+                    else:
+                        out.append(os.access(path, mode))
+    return out
+
+
+ACCESS_NAMES = ("readable", "script", "noexec", "dir", "link", "dangling", "missing")
+ACCESS_MODES = (os.F_OK, os.R_OK, os.W_OK, os.X_OK, os.R_OK | os.X_OK)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_access_matrix(mode: str, tree: Path) -> None:
+    if (os.getuid(), os.getgid()) != (os.geteuid(), os.getegid()):
+        pytest.skip("the expected answers assume equal real and effective ids")
+    assert run_mode(mode, _access_matrix, str(tree)) == _expected_access(str(tree))
+
+
+def _faccessat2_errors(root: str) -> list[Any]:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return [
+            outcome(lambda: c.faccessat2(os.path.join(root, "missing"), os.R_OK)),
+            outcome(lambda: c.faccessat2(os.path.join(root, "readable", "x"), os.R_OK)),
+            outcome(lambda: c.faccessat2(os.path.join(root, "readable"), 8)),
+            outcome(lambda: c.faccessat2(os.path.join(root, "readable"), 0, flags=0x8000)),
+            outcome(lambda: c.faccessat2("readable", os.R_OK, dir_fd=fd)),
+            outcome(lambda: c.faccessat2(b"readable", os.R_OK, dir_fd=fd,
+                                         flags=c.AT_EACCESS)),
+            outcome(lambda: c.faccessat2(Path(root) / "link", os.R_OK,
+                                         flags=c.AT_SYMLINK_NOFOLLOW)),
+            outcome(lambda: c.faccessat2("", os.R_OK, dir_fd=fd, flags=c.AT_EMPTY_PATH)),
+        ]
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_faccessat2_errors_are_the_kernels(mode: str, tree: Path) -> None:
+    root = str(tree)
+    assert run_mode(mode, _faccessat2_errors, root) == [
+        ("FileNotFoundError", errno.ENOENT, os.path.join(root, "missing")),
+        ("NotADirectoryError", errno.ENOTDIR, os.path.join(root, "readable", "x")),
+        ("OSError", errno.EINVAL, os.path.join(root, "readable")),
+        ("OSError", errno.EINVAL, os.path.join(root, "readable")),
+        ("ok", None), ("ok", None), ("ok", None), ("ok", None)]
+
+
+# Differential: random trees and callers, kernel answer vs emulation, in one child.
+
+_CALLERS = [
+    # (ruid, euid, rgid, egid, groups, extra effective capabilities)
+    (1000, 1000, 1000, 1000, [2000], ()),
+    (1001, 1001, 1001, 1001, [], ()),
+    (1000, 1001, 1000, 1001, [2000], ()),
+    (1001, 1000, 2000, 1000, [1000], ()),
+    (1000, 1000, 1000, 1000, [], ("CAP_DAC_OVERRIDE",)),
+    (1000, 1000, 1000, 1000, [], ("CAP_DAC_READ_SEARCH",)),
+    (0, 0, 0, 0, [], None),  # root with everything
+]
+_CAP_NUMBERS = {"CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2}
+
+
+def _acl_blob(entries: list[tuple[int, int, int]]) -> bytes:
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in sorted(entries))
+
+
+@st.composite
+def _trees(draw: st.DrawFn) -> list[dict[str, Any]]:
+    nodes = []
+    for i in range(draw(st.integers(1, 4))):
+        acl = None
+        if draw(st.booleans()):
+            mode = draw(st.integers(0, 0o777))
+            entries = [(0x01, mode >> 6 & 7, 0xFFFFFFFF), (0x04, mode >> 3 & 7, 0xFFFFFFFF),
+                       (0x20, mode & 7, 0xFFFFFFFF)]
+            for uid in draw(st.lists(st.sampled_from([1000, 1001]), unique=True)):
+                entries.append((0x02, draw(st.integers(0, 7)), uid))
+            for gid in draw(st.lists(st.sampled_from([1000, 2000]), unique=True)):
+                entries.append((0x08, draw(st.integers(0, 7)), gid))
+            if any(t in (0x02, 0x08) for t, _, _ in entries):
+                entries.append((0x10, draw(st.integers(0, 7)), 0xFFFFFFFF))
+            acl = _acl_blob(entries)
+        nodes.append({
+            "name": f"n{i}",
+            "dir_mode": draw(st.sampled_from([0o755, 0o700, 0o711, 0o750, 0o701])),
+            "dir_owner": draw(st.sampled_from([0, 1000, 1001])),
+            "mode": draw(st.integers(0, 0o777)),
+            "uid": draw(st.sampled_from([0, 1000, 1001])),
+            "gid": draw(st.sampled_from([0, 1000, 1001, 2000])),
+            "acl": acl,
+            "immutable": draw(st.integers(0, 5)) == 0,
+            "symlink": draw(st.booleans()),
+        })
+    return nodes
+
+
+def _capset(effective: int, permitted: int) -> None:
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)(effective, permitted, 0, 0, 0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def _compare_as(caller: tuple[Any, ...], paths: list[str]) -> list[tuple[Any, ...]]:
+    """As *caller*: the kernel's answers, then (EPERM filter installed) the fallback's."""
+    from seccompat.bpf import Filter, compile_filter, install
+
+    ruid, euid, rgid, egid, groups, caps = caller
+    if caps is not None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(8, 1, 0, 0, 0)  # PR_SET_KEEPCAPS
+        os.setgroups(groups)
+        os.setresgid(rgid, egid, egid)
+        os.setresuid(ruid, euid, euid)
+        wanted = 0
+        for cap in caps:
+            wanted |= 1 << _CAP_NUMBERS[cap]
+        _capset(wanted, wanted)
+    all_flags = (0, c.AT_EACCESS, c.AT_SYMLINK_NOFOLLOW, c.AT_EACCESS | c.AT_SYMLINK_NOFOLLOW)
+    cases = [(p, m, f) for p in paths for m in range(8) for f in all_flags]
+
+    def check(p: str, m: int, f: int) -> Any:
+        return outcome(lambda: c.faccessat2(p, m, flags=f))
+
+    def answers() -> list[Any]:
+        return [check(p, m, f) for p, m, f in cases]
+
+    kernel = answers()
+    install(compile_filter(Filter.simple(Action.allow(), {"faccessat2": Action.errno(1)})))
+    emulated = answers()
+    return [(case, k, e) for case, k, e in zip(cases, kernel, emulated, strict=True) if k != e]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nodes=_trees(), caller=st.sampled_from(_CALLERS))
+def test_emulation_agrees_with_the_kernel(tmp_path: Path, nodes: list[dict[str, Any]],
+                                          caller: tuple[Any, ...]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("building trees with other owners needs root")
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    import shutil
+    import tempfile
+
+    # Under /tmp (1777), not pytest's 0700 directory, so every caller can reach it.
+    base = Path(tempfile.mkdtemp(prefix="seccompat-"))
+    base.chmod(0o755)
+    try:
+        _check_tree(base, nodes, caller)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _check_tree(base: Path, nodes: list[dict[str, Any]], caller: tuple[Any, ...]) -> None:
+    paths, immutables = [], []
+    for node in nodes:
+        d = base / node["name"]
+        d.mkdir()
+        f = d / "f"
+        f.write_text("x")
+        os.chown(f, node["uid"], node["gid"])
+        f.chmod(node["mode"])
+        if node["acl"] is not None:
+            try:
+                os.setxattr(f, "system.posix_acl_access", node["acl"])
+            except OSError as exc:
+                pytest.skip(f"no POSIX ACLs here: {exc}")
+        os.chown(d, node["dir_owner"], node["dir_owner"])
+        d.chmod(node["dir_mode"])
+        target = f
+        if node["symlink"]:
+            (d / "l").symlink_to("f")
+            target = d / "l"
+        paths.append(str(target))
+        if node["immutable"]:
+            immutables.append(f)
+    from .kernel import FS_IMMUTABLE_FL, _flags
+
+    fds = []
+    try:
+        for f in immutables:
+            fd = os.open(f, os.O_RDONLY)
+            fds.append(fd)
+            _flags(fd, _flags(fd) | FS_IMMUTABLE_FL)
+        mismatches = in_child(_compare_as, caller, paths).get()
+    finally:
+        for fd in fds:
+            _flags(fd, _flags(fd) & ~FS_IMMUTABLE_FL)
+            os.close(fd)
+    assert mismatches == []
+
+
+# --- genuine EPERM is never emulated --------------------------------------------
+
+@pytest.mark.parametrize("others_filtered", [False, True])
+def test_genuine_eperm_matrix(others_filtered: bool, root: None) -> None:
+    if others_filtered and not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    rules = {"memfd_create": Action.errno(1)} if others_filtered else None
+    pidfd = classify("pidfd_open").status.value == "available"
+
+    def body(path: str, other: str) -> list[Any]:
+        out = [outcome(lambda: c.faccessat2(path, os.W_OK, flags=c.AT_EACCESS))]
+        fd_in = os.open(other, os.O_RDONLY)
+        fd_out = os.open(path, os.O_RDONLY)  # immutable: no write open; EBADF then
+        out.append(outcome(lambda: c.copy_file_range(fd_in, fd_out, 1)))
+        os.close(fd_out)
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        out.append(outcome(lambda: c.fchmodat2(other, 0o600)))
+        out.append(outcome(lambda: c.pidfd_send_signal(c.pidfd_open(1), 0)))
+        return out
+
+    import shutil
+    import tempfile
+
+    # A directory every uid can search, so "nobody" reaches the files.
+    base = Path(tempfile.mkdtemp(prefix="seccompat-"))
+    base.chmod(0o755)
+    try:
+        other = base / "other"
+        other.write_text("data")
+        with immutable_file(base) as path:
+            got = in_child(body, str(path), str(other)) if rules is None else \
+                in_child(body, str(path), str(other), rules=rules)
+            result = got.get()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert result[0] == ("PermissionError", errno.EPERM, str(path))
+    assert result[1][1] == errno.EBADF  # kernel checks the open mode before anything
+    assert result[2] == ("PermissionError", errno.EPERM, str(other))
+    # Signalling another user's process is a genuine EPERM; without pidfds (an
+    # outer filter) the honest answer is "unavailable", never an emulation.
+    assert result[3][:2] == (("PermissionError", errno.EPERM) if pidfd
+                             else ("SyscallUnavailable", errno.ENOSYS))
+
+
+def test_copy_into_an_immutable_file_is_eperm(tmp_path: Path, root: None) -> None:
+    def body(src: str, dst_fd: int) -> Any:
+        fd = os.open(src, os.O_RDONLY)
+        return outcome(lambda: c.copy_file_range(fd, dst_fd, 4))
+
+    src = tmp_path / "src"
+    src.write_text("data")
+    dst = tmp_path / "dst"
+    dst.write_text("")
+    dst_fd = os.open(dst, os.O_WRONLY)  # opened before the flag: writes then get EPERM
+    try:
+        from .kernel import FS_IMMUTABLE_FL, _flags
+
+        flag_fd = os.open(dst, os.O_RDONLY)
+        _flags(flag_fd, _flags(flag_fd) | FS_IMMUTABLE_FL)
+        try:
+            for mode in MODES:
+                assert run_mode(mode, body, str(src), dst_fd)[:2] == \
+                    ("PermissionError", errno.EPERM), mode
+        finally:
+            _flags(flag_fd, _flags(flag_fd) & ~FS_IMMUTABLE_FL)
+            os.close(flag_fd)
+    finally:
+        os.close(dst_fd)
+
+
+# --- statx ---------------------------------------------------------------------
+
+def _statx_fields(path: str) -> tuple[Any, ...]:
+    r = c.statx(path, c.STATX_BASIC_STATS | c.STATX_BTIME)
+    nofollow = c.statx(path + ".link", follow_symlinks=False)
+    fd = os.open(path, os.O_RDONLY)
+    by_fd = c.statx(fd)
+    os.close(fd)
+    return (r.stx_mask & c.STATX_BASIC_STATS, r.stx_mode, r.stx_ino, r.stx_size, r.stx_nlink,
+            r.stx_uid, r.stx_gid, r.stx_mtime_ns, r.stx_ctime_ns, r.stx_dev,
+            stat.S_ISLNK(nofollow.stx_mode), by_fd.stx_ino,
+            outcome(lambda: c.statx(path + ".missing")), outcome(lambda: c.statx(path, 2**31)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_statx(mode: str, tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("hello")
+    (tmp_path / "f.link").symlink_to("f")
+    st_ = os.stat(f)
+    got = run_mode(mode, _statx_fields, str(f))
+    assert got[:-2] == (c.STATX_BASIC_STATS, st_.st_mode, st_.st_ino, 5, 1, st_.st_uid,
+                        st_.st_gid, st_.st_mtime_ns, st_.st_ctime_ns, st_.st_dev, True,
+                        st_.st_ino)
+    assert got[-2] == ("FileNotFoundError", errno.ENOENT, str(f) + ".missing")
+    assert got[-1] == ("OSError", errno.EINVAL, str(f))
+
+
+def test_statx_fallback_is_honest_about_its_fields(tmp_path: Path) -> None:
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    f = tmp_path / "f"
+    f.write_text("x")
+    r = in_child(c.statx, str(f), c.STATX_BASIC_STATS | c.STATX_BTIME,
+                 rules={"statx": Action.errno(1)}).get()
+    assert r.stx_btime is None
+    assert not r.stx_mask & c.STATX_BTIME
+    assert (r.stx_attributes, r.stx_attributes_mask) == (0, 0)
+    assert r.stx_mnt_id is not None  # from /proc/self/fdinfo
+    kernel = in_child(c.statx, str(f), c.STATX_MNT_ID).get()
+    assert r.stx_mnt_id == kernel.stx_mnt_id
+
+
+# --- close_range ----------------------------------------------------------------
+
+def _close_range_case() -> list[Any]:
+    fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(6)]
+    for fd in fds:
+        os.set_inheritable(fd, True)  # Python opens close-on-exec; start without it
+    lo, hi = min(fds), max(fds)
+    c.close_range(fds[1], fds[2])
+    closed = [outcome(functools.partial(os.fstat, fd)) for fd in fds]
+    c.close_range(fds[3], fds[4], c.CLOSE_RANGE_CLOEXEC)
+    cloexec = [bool(__import__("fcntl").fcntl(fd, 1) & 1) for fd in (fds[0], fds[3], fds[4])]
+    errors = [outcome(lambda: c.close_range(hi, lo)), outcome(lambda: c.close_range(0, 1, 1))]
+    c.close_range(fds[5], 2**32 - 1)
+    last = outcome(lambda: os.fstat(fds[5]))
+    return [[r[0] for r in closed], cloexec, [e[:2] for e in errors], last[:2]]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_close_range(mode: str) -> None:
+    got = run_mode(mode, _close_range_case)
+    assert got == [["ok", "OSError", "OSError", "ok", "ok", "ok"], [False, True, True],
+                   [("OSError", errno.EINVAL), ("OSError", errno.EINVAL)],
+                   ("OSError", errno.EBADF)]
+
+
+# --- copy_file_range ------------------------------------------------------------
+
+def _copy_case(root: str) -> list[Any]:
+    src, dst = os.path.join(root, "src"), os.path.join(root, "dst")
+    with open(src, "wb") as f:
+        f.write(b"0123456789")
+    a = os.open(src, os.O_RDONLY)
+    b = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    out: list[Any] = [c.copy_file_range(a, b, 4)]                     # offsets advance
+    out.append((os.lseek(a, 0, os.SEEK_CUR), os.lseek(b, 0, os.SEEK_CUR)))
+    out.append(c.copy_file_range(a, b, 3, 7, 20))                      # explicit offsets
+    out.append((os.lseek(a, 0, os.SEEK_CUR), os.lseek(b, 0, os.SEEK_CUR)))
+    out.append(c.copy_file_range(a, b, 100))                           # up to EOF
+    out.append(c.copy_file_range(a, b, 100))                           # at EOF: 0
+    out.append(os.pread(b, 30, 0))
+    ap = os.open(dst, os.O_WRONLY | os.O_APPEND)
+    out.append(outcome(lambda: c.copy_file_range(a, ap, 1, 0))[:2])    # EBADF: O_APPEND
+    out.append(outcome(lambda: c.copy_file_range(b, b, 4, 0, 2))[:2])  # overlap: EINVAL
+    out.append(outcome(lambda: c.copy_file_range(-1, b, 1))[:2])
+    for fd in (a, b, ap):
+        os.close(fd)
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_copy_file_range(mode: str, tmp_path: Path) -> None:
+    got = run_mode(mode, _copy_case, str(tmp_path))
+    assert got == [4, (4, 4), 3, (4, 4), 6, 0,
+                   b"0123456789" + b"\0" * 10 + b"789",
+                   ("OSError", errno.EBADF), ("OSError", errno.EINVAL), ("OSError", errno.EBADF)]
+
+
+# --- getrandom -----------------------------------------------------------------
+
+def _random_case() -> list[Any]:
+    return [len(c.getrandom(0)), len(c.getrandom(64)), len(c.getrandom(32, c.GRND_NONBLOCK)),
+            len(c.getrandom(16, c.GRND_INSECURE)), c.getrandom(32) != c.getrandom(32),
+            outcome(lambda: c.getrandom(1, 0x80))[:2],
+            outcome(lambda: c.getrandom(1, c.GRND_RANDOM | c.GRND_INSECURE))[:2]]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_getrandom(mode: str) -> None:
+    assert run_mode(mode, _random_case) == [0, 64, 32, 16, True, ("OSError", errno.EINVAL),
+                                           ("OSError", errno.EINVAL)]
+
+
+# --- fchmodat2 -----------------------------------------------------------------
+
+def _chmod_case(root: str) -> list[Any]:
+    f, link = os.path.join(root, "f"), os.path.join(root, "link")
+    c.fchmodat2(f, 0o600)
+    a = stat.S_IMODE(os.stat(f).st_mode)
+    c.fchmodat2(f, 0o640, follow_symlinks=False)
+    b = stat.S_IMODE(os.stat(f).st_mode)
+    c.fchmodat2(link, 0o604)  # through the symlink
+    d = stat.S_IMODE(os.stat(f).st_mode)
+    return [a, b, d, outcome(lambda: c.fchmodat2(link, 0o600, follow_symlinks=False))[:2],
+            outcome(lambda: c.fchmodat2(os.path.join(root, "missing"), 0o600))[:2]]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fchmodat2(mode: str, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "link").symlink_to("f")
+    assert run_mode(mode, _chmod_case, str(tmp_path)) == [
+        0o600, 0o640, 0o604, ("OSError", errno.EOPNOTSUPP), ("FileNotFoundError", errno.ENOENT)]
+
+
+# --- pidfd ---------------------------------------------------------------------
+
+def _pidfd_case() -> Any:
+    pid = os.fork()
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    try:
+        fd = c.pidfd_open(pid)
+        c.pidfd_send_signal(fd, signal.SIGTERM)
+        dup = c.pidfd_getfd(c.pidfd_open(os.getpid()), 0)
+        os.close(dup)
+        return "works"
+    except c.SyscallUnavailable as exc:
+        os.kill(pid, signal.SIGTERM)
+        return ("unavailable", exc.errno, exc.verdict is not None)
+    finally:
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pidfd_has_no_emulation(mode: str) -> None:
+    expected = "works" if mode == "kernel" and classify("pidfd_open").status.value == \
+        "available" else ("unavailable", errno.ENOSYS, True)
+    assert run_mode(mode, _pidfd_case) == expected
+
+
+# --- renameat2 -----------------------------------------------------------------
+
+def _rename_case(root: str) -> list[Any]:
+    def p(name: str) -> str:
+        return os.path.join(root, name)
+
+    for name in ("a", "b", "c"):
+        with open(p(name), "w") as f:
+            f.write(name)
+    out: list[Any] = [outcome(lambda: c.renameat2(p("a"), p("b"), c.RENAME_NOREPLACE))[:2]]
+    c.renameat2(p("a"), p("new"), c.RENAME_NOREPLACE)
+    out.append(sorted(os.listdir(root)))
+    c.renameat2(p("new"), p("b"))  # flags 0: replaces
+    out.append((sorted(os.listdir(root)), Path(p("b")).read_text()))
+    os.mkdir(p("d"))
+    out.append(outcome(lambda: c.renameat2(p("b"), p("c"), c.RENAME_EXCHANGE)))
+    out.append(outcome(lambda: c.renameat2(p("d"), p("d2"), c.RENAME_NOREPLACE)))
+    out.append(outcome(lambda: c.renameat2(p("b"), p("c"), 3))[:2])
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_renameat2(mode: str, tmp_path: Path) -> None:
+    got = run_mode(mode, _rename_case, str(tmp_path))
+    assert got[:3] == [("FileExistsError", errno.EEXIST), ["b", "c", "new"],
+                       (["b", "c"], "a")]
+    assert got[5] == ("OSError", errno.EINVAL)
+    if mode == "kernel":
+        assert got[3] == ("ok", None)
+        assert got[4] == ("ok", None)
+    else:
+        assert got[3][:2] == ("SyscallUnavailable", errno.ENOSYS)
+        assert got[4][:2] == ("SyscallUnavailable", errno.ENOSYS)
+
+
+# --- call() --------------------------------------------------------------------
+
+def _generic_case() -> list[Any]:
+    name = ctypes.create_string_buffer(b"x")
+    addr = ctypes.addressof(name)
+    got = c.call("memfd_create", addr, 1, fallback=lambda: "fallback")
+    if isinstance(got, int):
+        os.close(got)
+        got = "kernel"
+    return [got, outcome(lambda: c.call("memfd_create", addr, 0x80000000))[:2],
+            outcome(lambda: c.call("close", -1))[:2]]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_generic_call(mode: str) -> None:
+    got = run_mode(mode, _generic_case)
+    if mode == "kernel" and classify("memfd_create").status.value == "available":
+        assert got == ["kernel", ("OSError", errno.EINVAL), ("OSError", errno.EBADF)]
+    else:
+        assert got == ["fallback", ("SyscallUnavailable", errno.ENOSYS),
+                       ("OSError", errno.EBADF)]
+
+
+def test_generic_call_rejects_unknown_names() -> None:
+    with pytest.raises(LookupError, match="did you mean"):
+        c.call("memfd_creat")
+    with pytest.raises(TypeError):
+        c.call(42)  # type: ignore[arg-type]
+
+
+# --- bad input -----------------------------------------------------------------
+
+# Only values that are invalid by construction: the calls below change things when
+# given valid arguments (hypothesis once produced "/" and chmod-ed it: never again).
+_INVALID = st.one_of(
+    st.floats(allow_nan=True), st.none(), st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.integers(min_value=2**64), st.integers(max_value=-(2**63) - 1),
+    st.text(max_size=8).map(lambda t: t + "\0"), st.binary(max_size=8).map(lambda b: b"\0" + b),
+)
+
+
+def _try_all(value: Any) -> list[str]:
+    """In a throwaway child and cwd: every wrapper with *value*; the unexpected errors."""
+    import tempfile
+
+    os.chdir(tempfile.mkdtemp())
+    attempts: list[Callable[[], Any]] = [
+        lambda: c.faccessat2(value, os.R_OK), lambda: c.access("/", value),
+        lambda: c.statx(value), lambda: c.close_range(value, value),
+        lambda: c.copy_file_range(value, value, 1), lambda: c.getrandom(value),
+        lambda: c.fchmodat2(value, 0o644), lambda: c.renameat2(value, value),
+        lambda: c.pidfd_open(value), lambda: c.statx(".", flags=value),
+        lambda: c.statx(".", value),
+    ]
+    unexpected = []
+    for fn in attempts:
+        try:
+            fn()
+            unexpected.append(f"accepted {value!r}")
+        except (TypeError, ValueError, OSError):
+            pass
+        except Exception as exc:
+            unexpected.append(f"{type(exc).__name__}: {exc}")
+    return unexpected
+
+
+@settings(max_examples=60, deadline=None)
+@given(_INVALID)
+def test_bad_input_never_crashes(value: Any) -> None:
+    assert in_child(_try_all, value).get() == []
+
+
+@pytest.mark.parametrize(("call_", "exc"), [
+    (lambda: c.statx("a\0b"), ValueError),
+    (lambda: c.faccessat2(b"a\0b", os.R_OK), ValueError),
+    (lambda: c.statx(3.5), TypeError),
+    (lambda: c.faccessat2("/", "r"), TypeError),  # type: ignore[arg-type]
+    (lambda: c.statx("/", flags=2**40), ValueError),
+    (lambda: c.close_range(-1, 3), ValueError),
+    (lambda: c.getrandom(-1), ValueError),
+])
+def test_bad_input_errors(call_: Callable[[], Any], exc: type[Exception]) -> None:
+    with pytest.raises(exc):
+        call_()
+
+
+def test_huge_and_negative_fds_are_ebadf() -> None:
+    for fd in (2**40, -5):
+        with pytest.raises(OSError, match="Bad file descriptor") as info:
+            c.statx(fd)
+        assert info.value.errno == errno.EBADF
+
+
+def test_paths_may_be_str_bytes_or_pathlike(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x")
+    for form in (str(f), os.fsencode(f), f):
+        assert c.statx(form).stx_size == 1
+        assert c.access(form, os.R_OK)
