@@ -53,7 +53,7 @@ def test_out_of_range_is_value_error(call: SyscallFn, bad: int) -> None:
 
 
 @pytest.mark.parametrize("call", IMPLEMENTATIONS)
-@pytest.mark.parametrize("bad", ["1", 1.0, None, b"x"])
+@pytest.mark.parametrize("bad", ["1", 1.0, None, memoryview(b"x")])
 def test_non_int_is_type_error(call: SyscallFn, bad: object) -> None:
     with pytest.raises(TypeError):
         call(NR["close"], bad)
@@ -82,3 +82,19 @@ def test_errno_name() -> None:
     assert raw.errno_name(1) == "EPERM"
     assert raw.errno_name(38) == "ENOSYS"
     assert raw.errno_name(4095) == "errno 4095"
+
+
+@pytest.mark.parametrize("call", IMPLEMENTATIONS)
+def test_bytes_are_paths_and_bytearrays_are_buffers(call: SyscallFn, tmp_path: object) -> None:
+    # statx(AT_FDCWD, path, 0, STATX_SIZE, buf): the kernel reads the path from the
+    # bytes object and writes the result into the bytearray.
+    import struct
+
+    path = os.path.join(str(tmp_path), "f")
+    with open(path, "wb") as f:
+        f.write(b"12345")
+    buf = bytearray(256)
+    assert call(lookup("statx").number, -100, os.fsencode(path), 0, 0x200, buf) == (0, 0)
+    assert struct.unpack_from("=Q", buf, 40)[0] == 5
+    assert call(lookup("statx").number, -100, b"/no/such/file", 0, 0x200, buf) == \
+        (-1, errno.ENOENT)
