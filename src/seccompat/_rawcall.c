@@ -13,6 +13,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <string.h>
+
 static int
 as_long(PyObject *obj, long *out)
 {
@@ -92,9 +94,118 @@ raw_syscall(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return tuple;
 }
 
+/* --- kernel attempts for the hot wrappers (seccompat.calls) ----------------
+ * Generic shapes, the syscall number always from seccompat's table.  Each
+ * returns the result (or the buffer the kernel filled), or the errno as a
+ * negative int: the Python wrapper decides what a failure means.  Paths go
+ * through PyUnicode_FSConverter, exactly as the os module converts them.
+ */
+
+/* path_call(nr, dirfd, path, a, b) -> syscall(nr, dirfd, path, a, b) */
+static PyObject *
+path_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *path = NULL;
+    long nr, dirfd, a, b, r;
+    int err;
+
+    (void)module;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "path_call(nr, dirfd, path, a, b)");
+        return NULL;
+    }
+    if (as_long(args[0], &nr) < 0 || as_long(args[1], &dirfd) < 0 ||
+        as_long(args[3], &a) < 0 || as_long(args[4], &b) < 0 ||
+        !PyUnicode_FSConverter(args[2], &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(nr, dirfd, PyBytes_AS_STRING(path), a, b);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    return PyLong_FromLong(err ? -err : r);
+}
+
+/* path_out_call(nr, dirfd, path, a, b, size) -> syscall(nr, dirfd, path, a, b, buf) */
+static PyObject *
+path_out_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *path = NULL, *buf;
+    long nr, dirfd, a, b, size, r;
+    int err;
+
+    (void)module;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "path_out_call(nr, dirfd, path, a, b, size)");
+        return NULL;
+    }
+    if (as_long(args[0], &nr) < 0 || as_long(args[1], &dirfd) < 0 ||
+        as_long(args[3], &a) < 0 || as_long(args[4], &b) < 0 ||
+        as_long(args[5], &size) < 0 || !PyUnicode_FSConverter(args[2], &path))
+        return NULL;
+    buf = PyBytes_FromStringAndSize(NULL, size);
+    if (buf == NULL) {
+        Py_DECREF(path);
+        return NULL;
+    }
+    memset(PyBytes_AS_STRING(buf), 0, (size_t)size);
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(nr, dirfd, PyBytes_AS_STRING(path), a, b, PyBytes_AS_STRING(buf));
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (err) {
+        Py_DECREF(buf);
+        return PyLong_FromLong(-err);
+    }
+    return buf;
+}
+
+/* out_call(nr, size, flags) -> syscall(nr, buf, size, flags), the bytes written */
+static PyObject *
+out_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    long nr, size, flags, r;
+    int err;
+    PyObject *buf;
+
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "out_call(nr, size, flags)");
+        return NULL;
+    }
+    if (as_long(args[0], &nr) < 0 || as_long(args[1], &size) < 0 ||
+        as_long(args[2], &flags) < 0)
+        return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be non-negative");
+        return NULL;
+    }
+    buf = PyBytes_FromStringAndSize(NULL, size);
+    if (buf == NULL)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(nr, PyBytes_AS_STRING(buf), size, flags);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    if (err) {
+        Py_DECREF(buf);
+        return PyLong_FromLong(-err);
+    }
+    if (r != size && _PyBytes_Resize(&buf, r) < 0)
+        return NULL;
+    return buf;
+}
+
 static PyMethodDef methods[] = {
     {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,
      "syscall(nr, *args) -> (result, errno)"},
+    {"path_call", (PyCFunction)(void (*)(void))path_call, METH_FASTCALL,
+     "path_call(nr, dirfd, path, a, b) -> result or -errno"},
+    {"path_out_call", (PyCFunction)(void (*)(void))path_out_call, METH_FASTCALL,
+     "path_out_call(nr, dirfd, path, a, b, size) -> bytes the kernel filled, or -errno"},
+    {"out_call", (PyCFunction)(void (*)(void))out_call, METH_FASTCALL,
+     "out_call(nr, size, flags) -> the bytes the kernel wrote, or -errno"},
     {NULL, NULL, 0, NULL},
 };
 

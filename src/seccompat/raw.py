@@ -11,7 +11,9 @@ return type (the default ``int`` would cut 64-bit results such as lseek offsets)
 An optional C accelerator (``seccompat._rawcall``, built when a compiler is
 present at install time) makes the same call without ctypes' conversion cost.
 ``IMPLEMENTATION`` says which one is in use; both obey one contract and the test
-suite checks them against each other.
+suite checks them against each other.  ``fast`` is the accelerator module itself
+(None without it): its ``path_call``, ``path_out_call`` and ``out_call`` make the
+hot wrappers' kernel attempts, returning the result or ``-errno``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import ctypes
 import errno as _errno
 import os
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "libc", "syscall"]
+__all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "fast", "libc", "syscall"]
 
 libc = ctypes.CDLL(None, use_errno=True)
 _libc_syscall = libc.syscall
@@ -57,13 +60,18 @@ def ctypes_syscall(nr: int, *args: int | bytes | bytearray) -> tuple[int, int]:
 
 
 syscall: Callable[..., tuple[int, int]]
+fast: Any
 try:
     if os.environ.get("SECCOMPAT_PURE_PYTHON"):
         raise ImportError("disabled by SECCOMPAT_PURE_PYTHON")
+    from . import _rawcall
     from ._rawcall import syscall  # type: ignore[no-redef]
+
+    fast = _rawcall
 
     IMPLEMENTATION = "c"
 except ImportError:
+    fast = None
     syscall = ctypes_syscall
     IMPLEMENTATION = "ctypes"
 

@@ -28,7 +28,7 @@ from ..probes import PROBES
 from ..raw import syscall
 from ..syscalls import lookup
 
-__all__ = ["FALLBACK", "SyscallUnavailable", "attempt", "dir_fd_arg", "flags_arg",
+__all__ = ["FALLBACK", "NR", "SyscallUnavailable", "doomed", "attempt", "dir_fd_arg", "flags_arg",
            "fs_path", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
@@ -60,6 +60,27 @@ def _number(name: str) -> int:
     return nr
 
 
+class _Numbers:
+    """``NR.statx``: this ABI's number for a syscall, looked up once."""
+
+    def __getattr__(self, name: str) -> int:
+        value = _number(name)
+        setattr(self, name, value)  # a plain attribute from now on
+        return value
+
+
+NR = _Numbers()
+
+
+def doomed(name: str) -> bool:
+    """Whether this thread has seen *name* fail as filtered or missing: the hot
+    paths then leave the decision to :func:`attempt`."""
+    try:
+        return name in _local.doomed
+    except AttributeError:
+        return False
+
+
 def _doomed() -> set[str]:
     """Names this thread has seen filtered or missing (any arguments)."""
     try:
@@ -82,6 +103,8 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
     if name in doomed:
         spec = PROBES.get(name)
         if spec is not None:
+            if spec.shape is None:
+                return FALLBACK  # the verdict does not depend on the arguments
             verdict = cached(name, spec.probe_args(_ints(args)))
             if verdict is not None and verdict.status in (Status.NOT_IMPLEMENTED,
                                                           Status.FILTERED):

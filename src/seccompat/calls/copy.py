@@ -9,7 +9,8 @@ import os
 import stat
 from typing import Any
 
-from ._kernel import FALLBACK, attempt, oserror, to_fd
+from ..raw import syscall
+from ._kernel import FALLBACK, NR, attempt, doomed, oserror, to_fd
 
 __all__ = ["copy_file_range"]
 
@@ -59,6 +60,13 @@ def copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = Non
     of one file); a genuine EPERM (immutable destination) comes from the write.
     Cross-filesystem EXDEV and EOPNOTSUPP are the kernel's answers and are raised.
     """
+    if type(src) is int and type(dst) is int and type(count) is int and 0 <= count < 2**63 \
+            and offset_src is None and offset_dst is None and not doomed("copy_file_range"):
+        result, err = syscall(NR.copy_file_range, src, 0, dst, 0, count, 0)
+        if not err:
+            return result
+        if err != E.ENOSYS and err != E.EPERM:  # noqa: PLR1714 (hot path)
+            raise oserror(err)
     src, dst = to_fd(src, "src"), to_fd(dst, "dst")
     if isinstance(count, bool) or not isinstance(count, int):
         raise TypeError(f"count must be an int, not {type(count).__name__}")

@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import proc
-from ..raw import syscall
+from ..raw import fast, syscall
 from ..syscalls import lookup
-from ._kernel import FALLBACK, attempt, dir_fd_arg, flags_arg, fs_path, oserror
+from ._kernel import FALLBACK, NR, attempt, dir_fd_arg, doomed, flags_arg, fs_path, oserror
 from .stat import STATX_BASIC_STATS, statx
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "access", "faccessat2"]
@@ -278,6 +278,14 @@ def faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> N
     AT_EMPTY_PATH.  Linux 5.8.  Fallback: faccessat(2) or the emulation described
     in this module, whose residual differences (LSMs, id mapping) are listed there.
     """
+    if fast is not None and type(path) is str and dir_fd is None and type(mode) is int \
+            and 0 <= mode <= 7 and type(flags) is int and 0 <= flags <= 0xFFFFFFFF \
+            and not doomed("faccessat2"):
+        got = fast.path_call(NR.faccessat2, -100, path, mode, flags)
+        if got == 0:
+            return
+        if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
+            raise oserror(-got, path)
     raw = fs_path(path)
     if isinstance(mode, bool) or not isinstance(mode, int):
         raise TypeError(f"mode must be an int, not {type(mode).__name__}")
@@ -318,6 +326,13 @@ def access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = Fa
     arguments raise TypeError or ValueError.  See :func:`faccessat2`.
     """
     flags = (AT_EACCESS if effective_ids else 0) | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
+    if fast is not None and type(path) is str and dir_fd is None and type(mode) is int \
+            and 0 <= mode <= 7 and not doomed("faccessat2"):
+        got = fast.path_call(NR.faccessat2, -100, path, mode, flags)
+        if got == 0:
+            return True
+        if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
+            return False
     try:
         faccessat2(path, mode, dir_fd=dir_fd, flags=flags)
     except OSError:

@@ -9,7 +9,7 @@ import resource
 
 from ..raw import syscall
 from ..syscalls import lookup
-from ._kernel import FALLBACK, attempt, flags_arg, oserror
+from ._kernel import FALLBACK, NR, attempt, doomed, flags_arg, oserror
 
 __all__ = ["CLOSE_RANGE_CLOEXEC", "CLOSE_RANGE_UNSHARE", "close_range"]
 
@@ -39,6 +39,14 @@ def close_range(first: int, last: int, flags: int = 0) -> None:
     fcntl(F_SETFD) on exactly the open descriptors (from /proc/self/fd, else every
     number below RLIMIT_NOFILE).
     """
+    if type(first) is int and type(last) is int and type(flags) is int \
+            and 0 <= first <= _UINT_MAX and 0 <= last <= _UINT_MAX and 0 <= flags <= _UINT_MAX \
+            and not doomed("close_range"):
+        _, err = syscall(NR.close_range, first, last, flags)
+        if not err:
+            return
+        if err != E.ENOSYS and err != E.EPERM:  # noqa: PLR1714 (hot path)
+            raise oserror(err)
     for value, name in ((first, "first"), (last, "last")):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")

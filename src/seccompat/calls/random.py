@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno as E
 import os
 
-from ._kernel import FALLBACK, attempt, flags_arg, oserror
+from ..raw import fast
+from ._kernel import FALLBACK, NR, attempt, doomed, flags_arg, oserror
 
 __all__ = ["GRND_INSECURE", "GRND_NONBLOCK", "GRND_RANDOM", "getrandom"]
 
@@ -22,6 +23,16 @@ def getrandom(size: int, flags: int = 0) -> bytes:
     GRND_NONBLOCK; it cannot tell an uninitialised pool without GRND_NONBLOCK.
     At most 32 MiB are returned per call (a short read, which the API allows).
     """
+    if type(size) is int and 0 <= size <= _MAX_PER_CALL and type(flags) is int \
+            and 0 <= flags <= 0xFFFFFFFF:
+        if doomed("getrandom"):
+            return _fallback(size, flags)
+        if fast is not None:
+            got = fast.out_call(NR.getrandom, size, flags)
+            if type(got) is bytes:
+                return got
+            if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
+                raise oserror(-got)
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"size must be an int, not {type(size).__name__}")
     if not 0 <= size < 2**63:
@@ -35,6 +46,10 @@ def getrandom(size: int, flags: int = 0) -> bytes:
         raise oserror(exc) from None
     if result is not FALLBACK:
         return bytes(buf[:result]) if result != size else bytes(buf)
+    return _fallback(size, flags)
+
+
+def _fallback(size: int, flags: int) -> bytes:
     if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) or \
             flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE:
         raise oserror(E.EINVAL)

@@ -7,7 +7,8 @@ import os
 import struct
 from typing import Any, NamedTuple
 
-from ._kernel import FALLBACK, attempt, flags_arg, fs_path, oserror, to_fd
+from ..raw import fast
+from ._kernel import FALLBACK, NR, attempt, doomed, flags_arg, fs_path, oserror, to_fd
 
 __all__ = ["STATX_BASIC_STATS", "STATX_BTIME", "STATX_MNT_ID", "Statx", "statx"]
 
@@ -135,10 +136,17 @@ def statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
     the basic fields and /proc/self/fdinfo for the mount id; it cannot give btime,
     attributes, DIO alignment or the subvolume, and says so in ``stx_mask``.
     """
-    if flags:
-        flags = flags_arg(flags)
-    if mask != STATX_BASIC_STATS:
-        mask = flags_arg(mask, "mask")
+    if fast is not None and type(path) is str and dir_fd is None and follow_symlinks \
+            and type(flags) is int and not flags and type(mask) is int \
+            and 0 <= mask <= 0xFFFFFFFF \
+            and not doomed("statx"):
+        got = fast.path_out_call(NR.statx, -100, path, 0, mask, 256)
+        if type(got) is bytes:
+            return _from_kernel(got)
+        if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
+            raise oserror(-got, path)
+    flags = flags_arg(flags)
+    mask = flags_arg(mask, "mask")
     if not follow_symlinks:
         flags |= AT_SYMLINK_NOFOLLOW
     if isinstance(path, int) and not isinstance(path, bool):
