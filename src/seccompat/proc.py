@@ -16,6 +16,7 @@ from .syscalls import lookup
 
 __all__ = [
     "CAP",
+    "PROC_SUPER_MAGIC",
     "ProcessState",
     "cap_permitted",
     "container_hints",
@@ -177,7 +178,7 @@ def sysctl(name: str) -> str | None:
         return None
 
 
-_PROC_SUPER_MAGIC = 0x9FA0
+PROC_SUPER_MAGIC = 0x9FA0
 
 
 def fs_magic(path: str) -> int:
@@ -197,7 +198,7 @@ def procfs_trusted() -> bool:
     """Whether /proc/self/fd lives on a real procfs (a fake /proc could redirect a
     path through its magic links)."""
     try:
-        return fs_magic("/proc/self/fd") == _PROC_SUPER_MAGIC
+        return fs_magic("/proc/self/fd") == PROC_SUPER_MAGIC
     except OSError:
         return False
 

@@ -11,6 +11,18 @@ from .copy import copy_file_range
 from .faccess import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, access, faccessat2
 from .fds import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, close_range
 from .generic import call
+from .openat2 import (
+    RESOLVE_BENEATH,
+    RESOLVE_CACHED,
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
+    RESOLVE_NO_XDEV,
+    OpenHow,
+    open_beneath,
+    open_in_root,
+    openat2,
+)
 from .pidfd import pidfd_getfd, pidfd_open, pidfd_send_signal
 from .random import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, getrandom
 from .rename import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, renameat2
@@ -25,12 +37,19 @@ __all__ = [
     "GRND_INSECURE",
     "GRND_NONBLOCK",
     "GRND_RANDOM",
+    "RESOLVE_BENEATH",
+    "RESOLVE_CACHED",
+    "RESOLVE_IN_ROOT",
+    "RESOLVE_NO_MAGICLINKS",
+    "RESOLVE_NO_SYMLINKS",
+    "RESOLVE_NO_XDEV",
     "RENAME_EXCHANGE",
     "RENAME_NOREPLACE",
     "RENAME_WHITEOUT",
     "STATX_BASIC_STATS",
     "STATX_BTIME",
     "STATX_MNT_ID",
+    "OpenHow",
     "Statx",
     "SyscallUnavailable",
     "access",
@@ -40,6 +59,9 @@ __all__ = [
     "faccessat2",
     "fchmodat2",
     "getrandom",
+    "open_beneath",
+    "open_in_root",
+    "openat2",
     "pidfd_getfd",
     "pidfd_open",
     "pidfd_send_signal",

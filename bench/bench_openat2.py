@@ -1,0 +1,50 @@
+"""openat2 on a 10-component path: kernel vs the userspace resolver vs os.open.
+
+Targets: the fallback resolver <= 5x kernel openat2 (RESOLVE_BENEATH and
+RESOLVE_IN_ROOT); the kernel path through our wrapper <= 1.3x os.open.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+from _common import paired, report
+
+from seccompat import calls as c
+from seccompat.calls.resolver import resolve_open
+
+
+def main() -> int:
+    base = tempfile.mkdtemp()
+    try:
+        path = "/".join(f"d{i}" for i in range(9)) + "/f"
+        os.makedirs(os.path.join(base, os.path.dirname(path)))
+        with open(os.path.join(base, path), "w") as f:
+            f.write("x")
+        root = os.open(base, os.O_PATH | os.O_DIRECTORY)
+        ns: dict[str, object] = {"c": c, "os": os, "root": root, "path": path,
+                                 "raw": path.encode(), "resolve_open": resolve_open,
+                                 "close": os.close, "B": c.RESOLVE_BENEATH,
+                                 "R": c.RESOLVE_IN_ROOT, "F": os.O_RDONLY | os.O_CLOEXEC}
+        ok = True
+        for name, flag in (("RESOLVE_BENEATH", "B"), ("RESOLVE_IN_ROOT", "R")):
+            fallback, kernel = paired(f"close(resolve_open(root, raw, F, 0, {flag}))",
+                                      f"close(c.openat2(path, dir_fd=root, resolve={flag}))",
+                                      2_000, ns, rounds=5)
+            ok &= report(f"fallback resolver, {name}", fallback, kernel, "kernel openat2",
+                         target=5.0)
+        ours, plain = paired("close(c.openat2(path, dir_fd=root))",
+                             "close(os.open(path, os.O_RDONLY, dir_fd=root))", 20_000, ns,
+                             rounds=7)
+        ok &= report("openat2 wrapper (kernel path)", ours, plain, "os.open", target=1.3)
+        os.close(root)
+        return 0 if ok else 1
+    finally:
+        shutil.rmtree(base)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""A userspace resolver for openat2(2)'s RESOLVE_* flags, for when the kernel lacks
+openat2 or a filter blocks it.
+
+Threat model: another process may rename directories and swap symlinks inside the
+tree while we resolve (it cannot change the root itself).  The guarantee is the
+kernel's: a scoped resolution (RESOLVE_BENEATH, RESOLVE_IN_ROOT) never yields, and
+never acts on, an object outside the root.  How:
+
+* The walk goes one component at a time with O_PATH|O_NOFOLLOW descriptors and
+  follows symlinks itself (counted: ELOOP past 40, as the kernel).  ".." never
+  opens "..": it pops a stack of the descriptors we descended through, and at the
+  root it fails (BENEATH: EXDEV) or stays (IN_ROOT).  Absolute symlinks restart
+  at the root (IN_ROOT) or fail (BENEATH: EXDEV).  So, lexically, nothing
+  escapes.
+* A directory we hold can still be moved out of the root while we walk.  So the
+  object found is checked against the root: the resolver re-walks the *lexical*
+  path (plain names, no symlinks) from the root descriptor and requires the same
+  object (device and inode).  A mismatch is a race: the resolution restarts, at
+  most ``RETRIES`` times, then fails with EAGAIN, as the kernel does.
+* Nothing is opened for real before that check: the final object is found as an
+  O_PATH descriptor, checked, then reopened with the caller's flags through
+  /proc/self/fd (only on a real procfs), which reaches exactly that inode, and
+  checked again.  O_CREAT creates with O_EXCL|O_NOFOLLOW in the checked parent
+  and checks again.  Without a trustworthy /proc a scoped resolution needing a
+  real open is refused (EAGAIN): it never guesses.
+
+SAFETY gaps, stated: between the last check of a parent and O_CREAT's creation in
+it, a directory moved out and back (ABA) could receive the new empty file outside
+the root for a moment (the result is refused, the file stays); the kernel avoids
+this with rename and mount sequence counters, userspace cannot.  Magic links are
+recognised by name on procfs ({exe, cwd, root}, and entries of fd/, map_files/,
+ns/), which is what the kernel's nd_jump_link() serves.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno as E
+import os
+import stat
+
+from ..proc import PROC_SUPER_MAGIC, fs_magic, procfs_trusted
+
+__all__ = ["RETRIES", "resolve_open"]
+
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+MAXSYMLINKS = 40
+RETRIES = 32
+_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAGIC_NAMES = {b"exe", b"cwd", b"root"}
+_MAGIC_DIRS = {b"fd", b"map_files", b"ns"}
+
+
+class _Race(Exception):
+    """The tree changed under us: start again."""
+
+
+def _err(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+def _mount_id(fd: int) -> int:
+    with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+        for line in f:
+            if line.startswith(b"mnt_id:"):
+                return int(line.split()[1])
+    raise _err(E.EXDEV)  # cannot tell: refuse, as for a crossing
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _is_magic(parent: int, parent_name: bytes | None, name: bytes) -> bool:
+    try:
+        on_proc = fs_magic(f"/proc/self/fd/{parent}") == PROC_SUPER_MAGIC
+    except OSError:
+        return False
+    return on_proc and (name in _MAGIC_NAMES or parent_name in _MAGIC_DIRS)
+
+
+class _Walk:
+    """One attempt: the descriptor stack, the lexical names, the symlink budget."""
+
+    def __init__(self, root: int, resolve: int) -> None:
+        self.root = root
+        self.resolve = resolve
+        self.scoped = bool(resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT))
+        self.stack = [os.dup(root)]
+        self.names: list[bytes] = []
+        self.links = 0
+        self.mount = _mount_id(root) if resolve & RESOLVE_NO_XDEV else None
+        # Whether the kernel's nd->root is set: an absolute path argument sets it at
+        # once; a relative lookup sets it at its first jump to "/".
+        self.root_set = False
+
+    def close(self) -> None:
+        for fd in self.stack:
+            os.close(fd)
+        self.stack = []
+
+    def reset_to(self, fd: int) -> None:
+        self.close()
+        self.stack = [fd]
+        self.names = []
+
+    def check_mount(self, fd: int) -> None:
+        if self.mount is not None and _mount_id(fd) != self.mount:
+            raise _err(E.EXDEV)
+
+    def up(self) -> None:
+        if len(self.stack) > 1:
+            os.close(self.stack.pop())
+            self.names.pop()
+            return
+        if self.resolve & RESOLVE_BENEATH:
+            raise _err(E.EXDEV)
+        if self.resolve & RESOLVE_IN_ROOT:
+            return  # ".." at the root is the root
+        parent = os.open(b"..", _PATH | os.O_DIRECTORY, dir_fd=self.stack[0])
+        self.check_mount(parent)
+        self.reset_to(parent)
+
+    def absolute(self, from_symlink: bool = False) -> None:
+        if self.resolve & RESOLVE_BENEATH:
+            raise _err(E.EXDEV)
+        if from_symlink and self.mount is not None and not self.root_set:
+            # fs/namei.c nd_jump_root(): with LOOKUP_NO_XDEV it compares the current
+            # mount with nd->root before set_root() ran, so in a relative lookup the
+            # first absolute symlink is always EXDEV.
+            raise _err(E.EXDEV)
+        self.root_set = True
+        if self.resolve & RESOLVE_IN_ROOT:
+            self.reset_to(os.dup(self.root))
+            return
+        top = os.open(b"/", _PATH | os.O_DIRECTORY)
+        self.check_mount(top)
+        self.reset_to(top)
+
+    def verify(self, fd: int, final: bytes | None) -> None:
+        """The object *fd* is what the lexical path names from the root now."""
+        if not self.scoped:
+            return
+        cur = os.dup(self.root)
+        try:
+            for name in [*self.names, *([final] if final is not None else [])]:
+                try:
+                    nxt = os.open(name, _PATH, dir_fd=cur)
+                except OSError:
+                    raise _Race() from None
+                os.close(cur)
+                cur = nxt
+            if _identity(cur) != _identity(fd):
+                raise _Race()
+        finally:
+            os.close(cur)
+
+
+def _components(path: bytes) -> collections.deque[bytes]:
+    return collections.deque(p for p in path.split(b"/"))
+
+
+def resolve_open(dir_fd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
+    """Open *path* relative to *dir_fd* with openat2's RESOLVE_* semantics."""
+    if not path:
+        raise _err(E.ENOENT)
+    if resolve & RESOLVE_CACHED:
+        raise _err(E.EAGAIN)  # the kernel may answer this too: only the dcache walk
+    root = os.open(b".", _PATH | os.O_DIRECTORY, dir_fd=None if dir_fd == -100 else dir_fd)
+    try:
+        for _ in range(RETRIES):
+            walk = _Walk(root, resolve)
+            try:
+                return _attempt(walk, path, flags, mode)
+            except _Race:
+                continue
+            finally:
+                walk.close()
+        raise _err(E.EAGAIN)
+    finally:
+        os.close(root)
+
+
+def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
+    left = _components(path)
+    if path.startswith(b"/"):
+        walk.absolute()
+    must_be_dir = path.endswith(b"/")
+    final: int | None = None
+    final_name: bytes | None = None
+    while left:
+        name = left.popleft()
+        if name in (b"", b"."):
+            continue
+        if name == b"..":
+            walk.up()
+            continue
+        last = not any(p not in (b"", b".") for p in left)
+        if last and flags & os.O_CREAT and must_be_dir:
+            raise _err(E.EISDIR)  # open_last_lookups(): before the last lookup itself
+        parent = walk.stack[-1]
+        try:
+            fd = os.open(name, _PATH, dir_fd=parent)
+        except FileNotFoundError:
+            if last and flags & os.O_CREAT:
+                return _create(walk, name, flags, mode, must_be_dir)
+            raise
+        st = os.fstat(fd)
+        if stat.S_ISLNK(st.st_mode):
+            if last and flags & os.O_CREAT and flags & os.O_EXCL and not must_be_dir:
+                os.close(fd)
+                raise _err(E.EEXIST)  # O_EXCL never follows the last component
+            if last and flags & os.O_NOFOLLOW and not must_be_dir:
+                if not flags & os.O_PATH:
+                    os.close(fd)
+                    raise _err(E.ELOOP)
+                final, final_name = fd, name
+                break
+            if walk.resolve & RESOLVE_NO_SYMLINKS:
+                os.close(fd)
+                raise _err(E.ELOOP)
+            parent_name = walk.names[-1] if walk.names else None
+            if _is_magic(parent, parent_name, name):
+                os.close(fd)
+                if walk.resolve & RESOLVE_NO_MAGICLINKS:
+                    raise _err(E.ELOOP)
+                if walk.scoped:
+                    raise _err(E.EXDEV)
+                jumped = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=parent)
+                walk.check_mount(jumped)
+                if last:
+                    final, final_name = jumped, None
+                    break
+                walk.stack.append(jumped)
+                walk.names.append(name)
+                continue
+            walk.links += 1
+            if walk.links > MAXSYMLINKS:
+                os.close(fd)
+                raise _err(E.ELOOP)
+            target = os.readlink(name, dir_fd=parent)
+            os.close(fd)
+            if not target:
+                raise _err(E.ENOENT)
+            left.extendleft(reversed(target.split(b"/")))
+            if target.startswith(b"/"):
+                walk.absolute(from_symlink=True)
+            continue
+        walk.check_mount(fd)
+        if last:
+            final, final_name = fd, name
+            break
+        if not stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            raise _err(E.ENOTDIR)
+        walk.stack.append(fd)
+        walk.names.append(name)
+    if final is None:  # the path named the directory we stand in
+        final = os.dup(walk.stack[-1])
+        if walk.names:
+            final_name = walk.names.pop()
+            os.close(walk.stack.pop())
+    try:
+        return _finish(walk, final, final_name, flags, must_be_dir)
+    finally:
+        os.close(final)
+
+
+def _finish(walk: _Walk, found: int, name: bytes | None, flags: int, must_be_dir: bool) -> int:
+    """Check the O_PATH descriptor *found*, then open it with the caller's flags."""
+    st = os.fstat(found)
+    tmpfile = (flags & os.O_TMPFILE) == os.O_TMPFILE
+    is_dir = stat.S_ISDIR(st.st_mode)
+    # The kernel's order for O_CREAT on something that exists: a trailing slash is
+    # EISDIR; then O_EXCL is EEXIST; then a directory is EISDIR.
+    if flags & os.O_CREAT and must_be_dir:
+        raise _err(E.EISDIR)
+    if flags & os.O_CREAT and flags & os.O_EXCL:
+        raise _err(E.EEXIST)
+    if flags & os.O_CREAT and is_dir:
+        raise _err(E.EISDIR)
+    if (must_be_dir or flags & os.O_DIRECTORY) and not is_dir:
+        raise _err(E.ENOTDIR)
+    walk.verify(found, name)
+    if flags & os.O_PATH:
+        return os.dup(found)  # close-on-exec, as every fd we return
+    if tmpfile:
+        result = os.open(b".", flags, 0o600, dir_fd=found)
+    elif procfs_trusted():
+        # The magic link reaches exactly the inode we checked: no second lookup.
+        result = os.open(f"/proc/self/fd/{found}", flags & ~(os.O_CREAT | os.O_EXCL
+                                                               | os.O_NOFOLLOW))
+    elif not walk.scoped and name is not None:
+        result = os.open(name, flags | os.O_NOFOLLOW, dir_fd=walk.stack[-1])
+    else:
+        raise _err(E.EAGAIN)  # no way to open that exact inode: refuse, never guess
+    try:
+        if not tmpfile and _identity(result) != _identity(found):
+            raise _Race()
+        walk.verify(found, name)
+    except BaseException:
+        os.close(result)
+        raise
+    return result
+
+
+def _create(walk: _Walk, name: bytes, flags: int, mode: int, must_be_dir: bool) -> int:
+    if must_be_dir:
+        raise _err(E.EISDIR)
+    parent = walk.stack[-1]
+    walk.verify(parent, None)
+    try:
+        fd = os.open(name, flags | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (E.EEXIST, E.ELOOP) and not flags & os.O_EXCL:
+            raise _Race() from None  # something appeared meanwhile: look again
+        raise
+    try:
+        walk.verify(fd, name)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
