@@ -36,6 +36,13 @@ def main() -> int:
                                       2_000, ns, rounds=5)
             ok &= report(f"fallback resolver, {name}", fallback, kernel, "kernel openat2",
                          target=5.0)
+        # A path the quick check cannot accept ("..", a symlink): the full walk.
+        os.symlink("d8", os.path.join(base, path.rsplit("/", 2)[0], "link"))
+        ns["walk"] = (path.rsplit("/", 2)[0] + "/link/../d8/f").encode()
+        full, kernel = paired("close(resolve_open(root, walk, F, 0, B))",
+                              "close(c.openat2(walk, dir_fd=root, resolve=B))", 1_000, ns,
+                              rounds=5)
+        report("full walk (symlink and ..), RESOLVE_BENEATH", full, kernel, "kernel openat2")
         ours, plain = paired("close(c.openat2(path, dir_fd=root))",
                              "close(os.open(path, os.O_RDONLY, dir_fd=root))", 20_000, ns,
                              rounds=7)

@@ -194,13 +194,24 @@ def fs_magic(path: str) -> int:
     return ctypes.c_long.from_buffer(buf).value
 
 
+_PROC_CHECKED: tuple[int, bool] | None = None
+
+
 def procfs_trusted() -> bool:
     """Whether /proc/self/fd lives on a real procfs (a fake /proc could redirect a
-    path through its magic links)."""
+    path through its magic links).  statfs(2) once per /proc device: a /proc
+    replaced later has another device and is checked again."""
+    global _PROC_CHECKED
     try:
-        return fs_magic("/proc/self/fd") == PROC_SUPER_MAGIC
+        dev = os.stat("/proc/self/fd").st_dev
     except OSError:
         return False
+    if _PROC_CHECKED is None or _PROC_CHECKED[0] != dev:
+        try:
+            _PROC_CHECKED = (dev, fs_magic("/proc/self/fd") == PROC_SUPER_MAGIC)
+        except OSError:
+            return False
+    return _PROC_CHECKED[1]
 
 
 def container_hints() -> list[str]:

@@ -52,7 +52,25 @@ class OpenHow:
     resolve: int = 0
 
     def pack(self) -> bytes:
-        return struct.pack("=QQQ", self.flags, self.mode, self.resolve)
+        return _HOW.pack(self.flags, self.mode, self.resolve)
+
+
+_HOW = struct.Struct("=QQQ")
+_HOWS: dict[tuple[int, int, int], bytes] = {}
+
+
+def _pack_how(flags: int, mode: int, resolve: int) -> bytes | None:
+    """The open_how bytes for these os.open-style arguments (O_CLOEXEC added, mode
+    dropped without O_CREAT/O_TMPFILE), cached; None if out of range."""
+    if not (0 <= flags < 2**32 and 0 <= mode < 2**32 and 0 <= resolve < 2**32):
+        return None
+    real_flags = flags | os.O_CLOEXEC
+    real_mode = mode if real_flags & os.O_CREAT or \
+        (real_flags & os.O_TMPFILE) == os.O_TMPFILE else 0
+    how = _HOW.pack(real_flags, real_mode, resolve)
+    if len(_HOWS) < 256:
+        _HOWS[(flags, mode, resolve)] = how
+    return how
 
 
 def _validate(flags: int, mode: int, resolve: int) -> None:
@@ -81,6 +99,18 @@ def openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: A
     guess where it cannot give the kernel's guarantee; RESOLVE_CACHED there is
     always EAGAIN.
     """
+    if fast is not None and type(path) is str and type(flags) is int and type(mode) is int \
+            and type(resolve) is int and (dir_fd is None or type(dir_fd) is int) \
+            and not doomed("openat2"):
+        how = _HOWS.get((flags, mode, resolve))
+        if how is None:
+            how = _pack_how(flags, mode, resolve)
+        if how is not None:
+            got = fast.path_call(NR.openat2, -100 if dir_fd is None else dir_fd, path, how, 24)
+            if got >= 0:
+                return int(got)
+            if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
+                raise oserror(-got, path)
     raw = fs_path(path)
     flags = flags_arg(flags) | os.O_CLOEXEC
     resolve = flags_arg(resolve, "resolve")
@@ -92,12 +122,6 @@ def openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: A
         mode = 0  # os.open ignores it there; openat2 would refuse it
     fd = dir_fd_arg(dir_fd)
     how = OpenHow(flags, mode, resolve).pack()
-    if fast is not None and not doomed("openat2"):
-        got = fast.path_call(NR.openat2, fd, raw, how, 24)
-        if got >= 0:
-            return int(got)
-        if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
-            raise oserror(-got, path)
     try:
         result = attempt("openat2", (fd, raw, how, 24))
         if result is not FALLBACK:
