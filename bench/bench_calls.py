@@ -16,9 +16,11 @@ from _common import paired, report
 from seccompat import calls as c
 from seccompat.bpf import Action, Filter, compile_filter, install
 
+_TMP = tempfile.TemporaryDirectory()  # removed when the benchmark exits
+
 
 def _files() -> tuple[str, int, int]:
-    tmp = tempfile.mkdtemp()
+    tmp = tempfile.mkdtemp(dir=_TMP.name)
     src = os.path.join(tmp, "src")
     with open(src, "wb") as f:
         f.write(b"x" * 4096)

@@ -11,6 +11,20 @@ from seccompat.classify import clear_cache
 from seccompat.proc import seccomp_mode
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _machine_untouched() -> Iterator[None]:
+    """Tests run as root against the real file system: the root directory must end
+    the session as it began (once, a generated "/" was chmod-ed and an unscoped
+    openat2 created /f: never again)."""
+    def state() -> tuple[int, list[str]]:
+        return os.stat("/").st_mode, sorted(os.listdir("/"))
+
+    before = state()
+    yield
+    after = state()
+    assert after == before, f"the test session changed the root directory: {before} -> {after}"
+
+
 @pytest.fixture(autouse=True)
 def _fresh_verdicts() -> Iterator[None]:
     """Each test starts with an empty verdict cache (it is per thread)."""

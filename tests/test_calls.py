@@ -613,7 +613,15 @@ def _try_all(value: Any) -> list[str]:
     """In a throwaway child and cwd: every wrapper with *value*; the unexpected errors."""
     import tempfile
 
-    os.chdir(tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory() as cwd:
+        os.chdir(cwd)
+        try:
+            return _try_each(value)
+        finally:
+            os.chdir("/")
+
+
+def _try_each(value: Any) -> list[str]:
     attempts: list[Callable[[], Any]] = [
         lambda: c.faccessat2(value, os.R_OK), lambda: c.access("/", value),
         lambda: c.statx(value), lambda: c.close_range(value, value),
