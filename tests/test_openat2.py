@@ -332,3 +332,39 @@ def test_no_escape_under_concurrent_renames() -> None:
         assert counts["ok"] > 0
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_o_tmpfile_kernel_and_fallback(twin_trees: tuple[Path, Path]) -> None:
+    def unnamed(fn: Any) -> tuple[Any, ...]:
+        try:
+            fd = fn()
+        except OSError as exc:
+            return ("error", exc.errno)
+        try:
+            st = os.fstat(fd)
+            return (stat_kind(st.st_mode), st.st_nlink, os.readlink(f"/proc/self/fd/{fd}")
+                    .rsplit("/", 1)[0].rsplit("/", 1)[-1])
+        finally:
+            os.close(fd)
+
+    def stat_kind(mode: int) -> str:
+        import stat
+
+        return "file" if stat.S_ISREG(mode) else "other"
+
+    flags = os.O_TMPFILE | os.O_WRONLY
+    kroot, froot = twin_trees
+    kfd = os.open(kroot, os.O_PATH | os.O_DIRECTORY)
+    ffd = os.open(froot, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for path, resolve in (("d", B), ("absdir", R), ("absdir", B), ("f", B)):
+            k = unnamed(functools.partial(c.openat2, path, flags, 0o600, dir_fd=kfd,
+                                          resolve=resolve))
+            f = unnamed(functools.partial(resolve_open, ffd, path.encode(),
+                                          flags | os.O_CLOEXEC, 0o600, resolve))
+            assert k == f, (path, resolve)
+        assert unnamed(functools.partial(c.openat2, "d", flags, 0o600, dir_fd=kfd,
+                                         resolve=B)) == ("file", 0, "d")
+    finally:
+        os.close(kfd)
+        os.close(ffd)
