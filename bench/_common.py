@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import timeit
 from collections.abc import Callable
 
@@ -37,3 +39,18 @@ def paired(ours: str, baseline: str, number: int, namespace: dict[str, object],
         a = min(a, timeit.timeit(ours, number=number, globals=namespace) / number)
         b = min(b, timeit.timeit(baseline, number=number, globals=namespace) / number)
     return a, b
+
+
+def in_child(fn: Callable[[], int]) -> bool:
+    """Run *fn* in a forked child (to install a filter there); True if it returned 0."""
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = fn()
+        finally:
+            sys.stdout.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

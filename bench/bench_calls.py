@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 
-from _common import paired, report
+from _common import in_child, paired, report
 
 from seccompat import calls as c
 from seccompat.bpf import Action, Filter, compile_filter, install
@@ -76,14 +76,8 @@ def blocked() -> int:
 
 def main() -> int:
     ok = hot()
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = blocked()
-        sys.stdout.flush()
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return 0 if ok and os.WEXITSTATUS(status) == 0 else 1
+    ok &= in_child(blocked)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

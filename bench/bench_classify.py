@@ -12,9 +12,8 @@ import errno
 import os
 import sys
 import time
-from collections.abc import Callable
 
-from _common import best, report
+from _common import best, in_child, report
 
 from seccompat.bpf import Action, Filter, compile_filter, install
 from seccompat.classify import classify, clear_cache, eperm_is_filtered
@@ -81,19 +80,8 @@ def isolated_under_profile(names: list[str], fork: float) -> int:
     return 0 if t <= 0.400 else 1
 
 
-def _in_child(fn: Callable[[], int]) -> bool:
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = fn()
-        sys.stdout.flush()
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-
-
 def main() -> int:
-    ok = _in_child(in_filtered_child)
+    ok = in_child(in_filtered_child)
     names = default_names()
     fork = best(_fork_wait, 50)
 
@@ -118,7 +106,7 @@ def main() -> int:
         verdict = "ok" if value <= limit else "OVER TARGET"
         print(f"{'':44} probe {label} target <= {limit * 1e3:.0f} ms: {verdict}")
         ok &= value <= limit
-    ok &= _in_child(lambda: isolated_under_profile(names, fork))
+    ok &= in_child(lambda: isolated_under_profile(names, fork))
     return 0 if ok else 1
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from _common import best, report
+from _common import best, in_child, report
 
 from seccompat.bpf import compile_filter, install
 from seccompat.policy import container_filter
@@ -36,7 +36,7 @@ def _measure(stmt: str, shim: ShimPlan | None) -> float:
     return value
 
 
-def in_child() -> int:
+def under_profile() -> int:
     install(compile_filter(container_filter(newer_than=(5, 4))))
     start = time.perf_counter()
     shim = plan()
@@ -60,14 +60,7 @@ def in_child() -> int:
 
 
 def main() -> int:
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = in_child()
-        sys.stdout.flush()
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return 0 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else 1
+    return 0 if in_child(under_profile) else 1
 
 
 if __name__ == "__main__":
