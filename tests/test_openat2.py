@@ -368,3 +368,38 @@ def test_o_tmpfile_kernel_and_fallback(twin_trees: tuple[Path, Path]) -> None:
     finally:
         os.close(kfd)
         os.close(ffd)
+
+
+def test_c_entry_and_python_implementation_agree(twin_trees: tuple[Path, Path]) -> None:
+    from seccompat.calls import open_scoped as module
+    from seccompat.raw import fast
+
+    if fast is None:
+        pytest.skip("the C accelerator is not built")
+    root = twin_trees[0]
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    cases: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        (("d/f2",), {"dir_fd": fd}),
+        ((b"d/f2", os.O_RDONLY), {"dir_fd": fd, "resolve": B}),
+        ((root / "d" / "f2",), {}),                       # PathLike: the Python path
+        (("abs", os.O_PATH, 0), {"dir_fd": fd, "resolve": R}),
+        (("missing",), {"dir_fd": fd}),
+        (("d/f2",), {"dir_fd": fd, "bogus": 1}),          # TypeError from Python
+        (("d/f2",), {"dir_fd": fd, "resolve": -1}),       # ValueError from Python
+        (("d/f2", 2**40), {"dir_fd": fd}),                # out of range: Python decides
+        (("a\0b",), {}),
+    ]
+    try:
+        for args, kwargs in cases:
+            got: list[object] = []
+            for impl in (module.openat2, module._openat2):
+                try:
+                    result = impl(*args, **kwargs)
+                    got.append(describe(result, root))
+                except Exception as exc:
+                    got.append((type(exc).__name__, getattr(exc, "errno", None),
+                                getattr(exc, "filename", None)))
+            assert got[0] == got[1], (args, kwargs, got)
+    finally:
+        os.close(fd)
+    assert module.openat2 is fast.openat2

@@ -10,6 +10,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -197,6 +199,117 @@ out_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return buf;
 }
 
+/* openat2(path, flags=O_RDONLY, mode=0o777, *, dir_fd=None, resolve=0): the
+ * public seccompat.calls.openat2 when this module is built.  It handles only the
+ * plain case (int arguments in range, the kernel answering); anything else, and
+ * ENOSYS or EPERM (which need the classifier), goes to the Python implementation
+ * registered with set_openat2(), with the very same arguments. */
+static PyObject *openat2_python = NULL;
+static long openat2_nr = -1;
+
+static PyObject *
+set_openat2(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    long nr;
+
+    (void)module;
+    if (nargs != 2 || !PyCallable_Check(args[1]) || as_long(args[0], &nr) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "set_openat2(nr, python_implementation)");
+        return NULL;
+    }
+    Py_XSETREF(openat2_python, Py_NewRef(args[1]));
+    openat2_nr = nr;
+    Py_RETURN_NONE;
+}
+
+static int
+small_uint(PyObject *obj, long *out)
+{
+    /* An exact int in [0, 2**32): anything else is the Python path's business. */
+    int overflow = 0;
+    long value;
+
+    if (!PyLong_CheckExact(obj))
+        return 0;
+    value = PyLong_AsLongAndOverflow(obj, &overflow);
+    if (overflow || value < 0 || value > 0xFFFFFFFFL) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = value;
+    return 1;
+}
+
+static PyObject *
+openat2_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *path_obj = NULL, *flags_obj = NULL, *mode_obj = NULL, *dirfd_obj = NULL,
+             *resolve_obj = NULL, *path = NULL;
+    long flags = 0, mode = 0777, dirfd = -100, resolve = 0, r;
+    unsigned long long how[3];
+    int err;
+
+    (void)module;
+    if (openat2_python == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "openat2: no implementation registered");
+        return NULL;
+    }
+    if (nargs < 1 || nargs > 3)
+        goto python;
+    path_obj = args[0];
+    flags_obj = nargs > 1 ? args[1] : NULL;
+    mode_obj = nargs > 2 ? args[2] : NULL;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i), **slot;
+        if (PyUnicode_CompareWithASCIIString(key, "flags") == 0) slot = &flags_obj;
+        else if (PyUnicode_CompareWithASCIIString(key, "mode") == 0) slot = &mode_obj;
+        else if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0) slot = &dirfd_obj;
+        else if (PyUnicode_CompareWithASCIIString(key, "resolve") == 0) slot = &resolve_obj;
+        else goto python;  /* unknown or positional-by-name: let Python say so */
+        if (*slot != NULL)
+            goto python;
+        *slot = args[nargs + i];
+    }
+    if ((flags_obj && !small_uint(flags_obj, &flags)) || (mode_obj && !small_uint(mode_obj, &mode))
+        || (resolve_obj && !small_uint(resolve_obj, &resolve)))
+        goto python;
+    if (dirfd_obj && dirfd_obj != Py_None) {
+        int overflow = 0;
+        if (!PyLong_CheckExact(dirfd_obj))
+            goto python;
+        dirfd = PyLong_AsLongAndOverflow(dirfd_obj, &overflow);
+        if (overflow || dirfd < INT_MIN || dirfd > INT_MAX) {
+            PyErr_Clear();
+            goto python;
+        }
+    }
+    if (!PyUnicode_CheckExact(path_obj) && !PyBytes_CheckExact(path_obj))
+        goto python;
+    if (!PyUnicode_FSConverter(path_obj, &path)) {
+        PyErr_Clear();
+        goto python;  /* an embedded NUL, say: the Python path raises the right error */
+    }
+    how[0] = (unsigned long)flags | O_CLOEXEC;
+    /* O_TMPFILE includes O_DIRECTORY: compare the whole mask, not any bit. */
+    how[1] = (unsigned long)(((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0);
+    how[2] = (unsigned long)resolve;
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(openat2_nr, dirfd, PyBytes_AS_STRING(path), how, sizeof how);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (!err)
+        return PyLong_FromLong(r);
+    if (err != ENOSYS && err != EPERM) {
+        errno = err;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
+    }
+python:
+    return PyObject_Vectorcall(openat2_python, args, nargsf, kwnames);
+}
+
 static PyMethodDef methods[] = {
     {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,
      "syscall(nr, *args) -> (result, errno)"},
@@ -204,6 +317,11 @@ static PyMethodDef methods[] = {
      "path_call(nr, dirfd, path, a, b) -> result or -errno"},
     {"path_out_call", (PyCFunction)(void (*)(void))path_out_call, METH_FASTCALL,
      "path_out_call(nr, dirfd, path, a, b, size) -> bytes the kernel filled, or -errno"},
+    {"set_openat2", (PyCFunction)(void (*)(void))set_openat2, METH_FASTCALL,
+     "set_openat2(nr, implementation): register openat2's number and Python path"},
+    {"openat2", (PyCFunction)(void (*)(void))openat2_entry, METH_FASTCALL | METH_KEYWORDS,
+     "openat2(path, flags=os.O_RDONLY, mode=0o777, *, dir_fd=None, resolve=0)\n--\n\n"
+     "openat2(2): see seccompat.calls.openat2 (this is its C fast path)."},
     {"out_call", (PyCFunction)(void (*)(void))out_call, METH_FASTCALL,
      "out_call(nr, size, flags) -> the bytes the kernel wrote, or -errno"},
     {NULL, NULL, 0, NULL},

@@ -11,7 +11,7 @@ from .copy import copy_file_range
 from .faccess import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, access, faccessat2
 from .fds import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, close_range
 from .generic import call
-from .openat2 import (
+from .open_scoped import (
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
     RESOLVE_IN_ROOT,

@@ -28,8 +28,8 @@ from ..probes import PROBES
 from ..raw import syscall
 from ..syscalls import lookup
 
-__all__ = ["FALLBACK", "NR", "SyscallUnavailable", "doomed", "attempt", "dir_fd_arg", "flags_arg",
-           "fs_path", "oserror", "to_fd", "unavailable"]
+__all__ = ["FALLBACK", "NR", "SyscallUnavailable", "attempt", "dir_fd_arg", "doomed",
+           "flags_arg", "fs_path", "local", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
 #: ``attempt`` returns this when the caller must use its fallback.
@@ -49,7 +49,7 @@ class SyscallUnavailable(OSError):
 
 
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-_local = threading.local()
+_local = local = threading.local()
 _NUMBERS: dict[str, int] = {}
 
 
@@ -75,10 +75,8 @@ NR = _Numbers()
 def doomed(name: str) -> bool:
     """Whether this thread has seen *name* fail as filtered or missing: the hot
     paths then leave the decision to :func:`attempt`."""
-    try:
-        return name in _local.doomed
-    except AttributeError:
-        return False
+    return name in getattr(_local, "doomed", ())
+
 
 
 def _doomed() -> set[str]:

@@ -12,11 +12,12 @@ never acts on, an object outside the root.  How:
   root it fails (BENEATH: EXDEV) or stays (IN_ROOT).  Absolute symlinks restart
   at the root (IN_ROOT) or fail (BENEATH: EXDEV).  So, lexically, nothing
   escapes.
-* A directory we hold can still be moved out of the root while we walk.  So the
-  object found is checked against the root: the resolver re-walks the *lexical*
-  path (plain names, no symlinks) from the root descriptor and requires the same
-  object (device and inode).  A mismatch is a race: the resolution restarts, at
-  most ``RETRIES`` times, then fails with EAGAIN, as the kernel does.
+* A directory we hold can still be moved out of the root while we walk.  So after
+  every ".." and for the object found, the position is checked against the root:
+  the resolver re-walks the *lexical* path (plain names, no symlinks) from the
+  root descriptor and requires the same object (device and inode).  A mismatch
+  is a race: the resolution restarts, at most ``RETRIES`` times, then fails with
+  EAGAIN, as the kernel does.
 * Nothing is opened for real before that check: the final object is found as an
   O_PATH descriptor, checked, then reopened with the caller's flags through
   /proc/self/fd (only on a real procfs), which reaches exactly that inode (its
@@ -123,6 +124,9 @@ class _Walk:
         if len(self.stack) > 1:
             os.close(self.stack.pop())
             self.names.pop()
+            # The directory we return to must still be where the names say, under
+            # the root: it may have been moved while we were below it.
+            self.verify(self.stack[-1], None)
             return
         if self.resolve & RESOLVE_BENEATH:
             raise _err(E.EXDEV)

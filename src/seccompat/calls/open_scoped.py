@@ -5,11 +5,12 @@ from __future__ import annotations
 import errno as E
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..raw import fast
-from ._kernel import FALLBACK, NR, attempt, dir_fd_arg, doomed, flags_arg, fs_path, oserror, to_fd
+from ._kernel import FALLBACK, NR, attempt, dir_fd_arg, flags_arg, fs_path, oserror, to_fd
 from .resolver import (
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
@@ -56,21 +57,6 @@ class OpenHow:
 
 
 _HOW = struct.Struct("=QQQ")
-_HOWS: dict[tuple[int, int, int], bytes] = {}
-
-
-def _pack_how(flags: int, mode: int, resolve: int) -> bytes | None:
-    """The open_how bytes for these os.open-style arguments (O_CLOEXEC added, mode
-    dropped without O_CREAT/O_TMPFILE), cached; None if out of range."""
-    if not (0 <= flags < 2**32 and 0 <= mode < 2**32 and 0 <= resolve < 2**32):
-        return None
-    real_flags = flags | os.O_CLOEXEC
-    real_mode = mode if real_flags & os.O_CREAT or \
-        (real_flags & os.O_TMPFILE) == os.O_TMPFILE else 0
-    how = _HOW.pack(real_flags, real_mode, resolve)
-    if len(_HOWS) < 256:
-        _HOWS[(flags, mode, resolve)] = how
-    return how
 
 
 def _validate(flags: int, mode: int, resolve: int) -> None:
@@ -85,8 +71,8 @@ def _validate(flags: int, mode: int, resolve: int) -> None:
         raise oserror(E.EINVAL)
 
 
-def openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: Any = None,
-            resolve: int = 0) -> int:
+def _openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: Any = None,
+             resolve: int = 0) -> int:
     """openat2(2) -- open *path* (relative to *dir_fd*) with ``RESOLVE_*`` restrictions.
 
     Like ``os.open``: the descriptor is close-on-exec and *mode* only matters with
@@ -99,18 +85,6 @@ def openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: A
     guess where it cannot give the kernel's guarantee; RESOLVE_CACHED there is
     always EAGAIN.
     """
-    if fast is not None and type(path) is str and type(flags) is int and type(mode) is int \
-            and type(resolve) is int and (dir_fd is None or type(dir_fd) is int) \
-            and not doomed("openat2"):
-        how = _HOWS.get((flags, mode, resolve))
-        if how is None:
-            how = _pack_how(flags, mode, resolve)
-        if how is not None:
-            got = fast.path_call(NR.openat2, -100 if dir_fd is None else dir_fd, path, how, 24)
-            if got >= 0:
-                return int(got)
-            if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
-                raise oserror(-got, path)
     raw = fs_path(path)
     flags = flags_arg(flags) | os.O_CLOEXEC
     resolve = flags_arg(resolve, "resolve")
@@ -132,6 +106,16 @@ def openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: A
         return resolve_open(fd, raw, flags, mode, resolve)
     except OSError as exc:
         raise oserror(exc, path) from None
+
+
+openat2: Callable[..., int]
+if fast is not None and hasattr(fast, "openat2"):
+    # The C entry handles the plain case itself (os.open's cost) and hands
+    # everything else, with the same arguments, to _openat2.
+    fast.set_openat2(NR.openat2, _openat2)
+    openat2 = fast.openat2
+else:
+    openat2 = _openat2
 
 
 def _root_fd(root: Any) -> tuple[int, bool]:
