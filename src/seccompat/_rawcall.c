@@ -321,7 +321,13 @@ static PyMethodDef methods[] = {
      "set_openat2(nr, implementation): register openat2's number and Python path"},
     {"openat2", (PyCFunction)(void (*)(void))openat2_entry, METH_FASTCALL | METH_KEYWORDS,
      "openat2(path, flags=os.O_RDONLY, mode=0o777, *, dir_fd=None, resolve=0)\n--\n\n"
-     "openat2(2): see seccompat.calls.openat2 (this is its C fast path)."},
+     "openat2(2) -- open path (relative to dir_fd) with RESOLVE_* restrictions.\n\n"
+     "Like os.open: close-on-exec, mode only with O_CREAT or O_TMPFILE. resolve:\n"
+     "RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS,\n"
+     "RESOLVE_NO_XDEV, RESOLVE_CACHED. Linux 5.6. When the kernel lacks openat2 or a\n"
+     "seccomp filter blocks it: openat(2) for resolve 0, else a userspace resolver\n"
+     "as strict as the kernel (seccompat.calls.resolver), which refuses with EAGAIN\n"
+     "rather than guess. Details: seccompat.calls.open_scoped._openat2."},
     {"out_call", (PyCFunction)(void (*)(void))out_call, METH_FASTCALL,
      "out_call(nr, size, flags) -> the bytes the kernel wrote, or -errno"},
     {NULL, NULL, 0, NULL},
