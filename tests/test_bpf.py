@@ -103,7 +103,8 @@ def _filters(draw: st.DrawFn) -> Filter:
     for nr in draw(st.lists(st.integers(0, 520), max_size=40, unique=True)):
         rules[nr] = tuple(Rule(draw(_policy_actions()), tuple(draw(st.lists(_cmps(), max_size=3))))
                           for _ in range(draw(st.integers(1, 3))))
-    return Filter((ArchPolicy(arch("x86_64"), draw(_policy_actions()), rules),),
+    above = draw(st.one_of(st.none(), st.tuples(st.integers(0, 530), _policy_actions())))
+    return Filter((ArchPolicy(arch("x86_64"), draw(_policy_actions()), rules, above),),
                   draw(_policy_actions()))
 
 
@@ -126,6 +127,8 @@ def test_compiled_program_matches_the_reference_semantics(flt: Filter) -> None:
     program = compile_filter(flt)
     validate(program)
     numbers = {0, 529} | {n + d for n in flt.policies[0].rules for d in (-1, 0, 1)}
+    if flt.policies[0].above is not None:
+        numbers |= {flt.policies[0].above[0] + d for d in (-1, 0, 1)}
     for nr in sorted(n for n in numbers if n >= 0):
         for args in _boundary_args(flt, nr):
             assert run(program, SeccompData(nr, X86_64, args=args)) == \

@@ -182,6 +182,12 @@ def _intervals(asm: _Assembler, policy: ArchPolicy, lo: int, hi: int) -> list[_I
             points.append(_Interval(nr, label))
         if nr + 1 < hi:
             points.append(_Interval(nr + 1, default))
+    if policy.above is not None and policy.above[0] + 1 < hi:
+        # Everything above the bound gets one action, whatever the rules say.
+        limit, action = policy.above
+        label = asm.ret(action.value)
+        points = [p for p in points if p.start <= limit]
+        points.append(_Interval(max(limit + 1, lo), label))
     merged: list[_Interval] = []
     for point in points:
         if not merged or merged[-1].label != point.label:

@@ -184,6 +184,8 @@ class ArchPolicy:
     arch: Arch
     default: Action
     rules: Mapping[int, tuple[Rule, ...]] = field(default_factory=dict)
+    above: tuple[int, Action] | None = None
+    """``(n, action)``: every number above *n* gets *action* (runc's ENOSYS stub)."""
 
     def outcome(self, nr: int) -> tuple[Rule, ...]:
         """The rules for *nr*, most restrictive first (empty: the default applies)."""
@@ -192,6 +194,8 @@ class ArchPolicy:
 
     def decide(self, nr: int, args: tuple[int, ...] = (0,) * 6) -> Action:
         """The action the policy gives (reference semantics for the emulator tests)."""
+        if self.above is not None and nr > self.above[0]:
+            return self.above[1]
         for rule in self.outcome(nr):
             if all(c.matches(args[c.index]) for c in rule.conditions):
                 return rule.action

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import probe, run, shim
+from . import explain, probe, run, shim
 from .output import UsageError
 
 __all__ = ["main"]
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seccompat {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (probe, run, shim):
+    for module in (probe, run, shim, explain):
         module.register(sub)
     return parser
 
@@ -39,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(args_list)
+        args, extra = parser.parse_known_args(args_list)
+        if extra:  # names after options (explain P --runtime R clone3): argparse leaves them
+            if getattr(args, "names", None) is None or any(x.startswith("-") for x in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.names = [*args.names, *extra]
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2

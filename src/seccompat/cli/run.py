@@ -11,6 +11,7 @@ from ..launch import LaunchError, run_command
 from ..policy import container_filter
 from ..syscalls import parse_version
 from .output import UsageError
+from .profile_args import add_profile_args, translated
 
 HELP = "run a command under a seccomp filter, as a container runtime would"
 
@@ -20,6 +21,8 @@ examples:
       an EPERM-default profile written for Linux 5.4: newer calls (faccessat2, clone3,
       close_range ...) fail with EPERM, as in Docker 19.03
   seccompat run --deny clone3 --errno ENOSYS -- python3 -c 'import threading'
+  seccompat run --profile default.json --runtime docker:20.10.0 -- seccompat probe
+      exactly the filter Docker 20.10.0 (with its runc 1.0.0-rc92) installs for that profile
 exit status: the command's own; 128+N if signal N killed it; 125 if seccompat failed;
 126 if the command cannot be executed; 127 if it is not found
 """
@@ -37,6 +40,7 @@ def register(sub: Any) -> None:
                    "or ENOSYS, or a number (default EPERM)")
     p.add_argument("--action", choices=("errno", "kill", "kill-thread", "trap", "log"),
                    default="errno", help="what a denied call gets (default errno)")
+    add_profile_args(p, positional=False)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="describe the filter on stderr before running")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
@@ -60,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise UsageError("no command given (seccompat run [OPTIONS] -- CMD ...)")
+    if args.profile is not None:
+        return _run_profile(args, command)
+    if args.runtime is not None or args.kernel is not None or args.caps != "default":
+        raise UsageError("--runtime, --kernel and --caps apply to --profile")
     newer_than = None
     if args.deny_newer_than is not None:
         try:
@@ -79,8 +87,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"seccompat: denying {what}{extra} with {action} "
               f"({len(program)} BPF instructions, ABIs: "
               f"{', '.join(p.arch.name for p in flt.policies)})", file=sys.stderr)
+    return _launch(command, program)
+
+
+def _launch(command: list[str], program: Any) -> int:
     try:
         return run_command(command, lambda: install(program))
     except LaunchError as exc:
         print(f"seccompat: {exc}", file=sys.stderr)
         return exc.status
+
+
+def _run_profile(args: argparse.Namespace, command: list[str]) -> int:
+    if args.deny or args.deny_newer_than or args.errno or args.action != "errno":
+        raise UsageError("--profile replaces --deny, --deny-newer-than, --errno and --action")
+    tr, _ = translated(args)
+    program = compile_filter(tr.filter)
+    for warning in tr.warnings:
+        print(f"seccompat: warning: {warning}", file=sys.stderr)
+    if args.verbose:
+        stub = ", ".join(f"{abi} above {top}" for abi, top in tr.stub.items()) or "none"
+        print(f"seccompat: {args.profile} as {tr.runtime.label()} installs it "
+              f"({len(program)} BPF instructions; ENOSYS stub: {stub})", file=sys.stderr)
+    return _launch(command, program)

@@ -1,0 +1,81 @@
+"""``seccompat explain``: what each syscall gets under a profile, and why."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..bpf.insn import RET
+from ..bpf.ir import Action
+from ..profiles import Explanation, Translation, describe, explain
+from ..profiles.explain import condition_text
+from ..syscalls import arch
+from .output import UsageError, print_json, table
+from .profile_args import add_profile_args, translated
+
+HELP = "explain what every syscall gets under a seccomp profile, and why"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("explain", help=HELP, description=HELP + ", as a given runtime installs "
+                       "it (engine conversion, runc's ENOSYS stub, dropped names).",
+                       epilog="exit status: 0, or 2 for a usage error or an unusable profile")
+    add_profile_args(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="syscall names or numbers (default: every syscall of the ABI)")
+    p.set_defaults(handler=run)
+
+
+def _action_json(action: Action | None) -> dict[str, Any] | None:
+    if action is None:
+        return None
+    kind = str(action).split("(")[0].lower()
+    out: dict[str, Any] = {"action": kind, "text": describe(action)}
+    if action.kind == RET.ERRNO:
+        out["errno"] = min(action.data, 4095)
+    return out
+
+
+def _json(e: Explanation) -> dict[str, Any]:
+    return {"name": e.name, "number": e.number, "verdict": e.verdict,
+            "result": _action_json(e.action), "why": e.why,
+            "branches": [{"conditions": [condition_text(c) for c in b.conditions],
+                          "result": _action_json(b.action), "rule": b.where}
+                         for b in e.branches],
+            "otherwise": _action_json(e.otherwise), "dropped": list(e.dropped)}
+
+
+def _header(tr: Translation, abi_name: str, source: str) -> list[str]:
+    lines = [f"profile {source} as {tr.runtime.label()} installs it on {abi_name}"]
+    for abi, top in tr.stub.items():
+        shown = f"0x40000000|{top & 0xFFFF}" if top & 0x40000000 else str(top)
+        lines.append(f"ENOSYS stub on {abi}: numbers above {shown}")
+    lines += [f"warning: {w}" for w in tr.warnings]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    tr, abi = translated(args)
+    try:
+        result = explain(tr, abi, args.names or None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "json":
+        print_json({"profile": args.profile, "runtime": tr.runtime.label(), "arch": abi.name,
+                    "stub": tr.stub, "warnings": tr.warnings,
+                    "syscalls": [_json(e) for e in result]})
+        return 0
+    for line in _header(tr, arch(abi).name, args.profile):
+        print(line)
+    print()
+    rows = []
+    for e in result:
+        rows.append([e.name, str(e.number), e.verdict, e.why])
+        for b in e.branches:
+            rows.append(["", "", f"  if {' && '.join(condition_text(c) for c in b.conditions)}",
+                         f"{describe(b.action)} ({b.where})"])
+        if e.otherwise is not None:
+            rows.append(["", "", "  otherwise", describe(e.otherwise)])
+    table(rows, ["NAME", "NR", "VERDICT", "WHY"])
+    return 0

@@ -1,0 +1,63 @@
+"""The options every profile command shares: --runtime, --arch, --kernel, --caps."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..profiles import ProfileError, Translation, load, translate
+from ..profiles.runtimes import ALL_CAPS, DEFAULT_CAPS, parse_runtime
+from ..syscalls import Arch, arch, kernel_version, native_arch, parse_version
+from .output import UsageError
+
+
+def add_profile_args(p: Any, positional: bool = True) -> None:
+    """PROFILE (or, for run, --profile) and the options that shape its translation."""
+    if positional:
+        p.add_argument("profile", metavar="PROFILE",
+                       help="OCI or Docker seccomp JSON, or an OCI config.json")
+        p.add_argument("--arch", metavar="A", help="ABI to explain (default: this machine's)")
+    else:
+        p.add_argument("--profile", metavar="PROFILE", help="install what a container runtime "
+                       "installs for this OCI or Docker seccomp JSON (or OCI config.json)")
+    p.add_argument("--runtime", metavar="R", help="NAME:VERSION[+NAME:VERSION] with NAME in "
+                   "docker, podman, runc, crun (default: current runc)")
+    p.add_argument("--kernel", metavar="X.Y",
+                   help="host kernel for minKernel conditions (default: the running one)")
+    p.add_argument("--caps", default="default", metavar="default|all|LIST",
+                   help="capabilities for includes/excludes (default: the engine's set)")
+
+
+def _caps(text: str, engine: str | None) -> tuple[str, ...]:
+    if text == "default":
+        return DEFAULT_CAPS.get(engine or "docker", DEFAULT_CAPS["docker"])
+    if text == "all":
+        return ALL_CAPS
+    caps = []
+    for item in text.split(","):
+        name = item.strip().upper()
+        if not name:
+            continue
+        name = name if name.startswith("CAP_") else f"CAP_{name}"
+        if name not in ALL_CAPS:
+            raise UsageError(f"unknown capability {item.strip()!r}")
+        caps.append(name)
+    return tuple(caps)
+
+
+def translated(args: argparse.Namespace) -> tuple[Translation, Arch]:
+    """Load, validate and translate ``args.profile``; usage errors for bad input."""
+    try:
+        runtime = parse_runtime(args.runtime)
+        abi = arch(args.arch) if getattr(args, "arch", None) else native_arch()
+        kernel = parse_version(args.kernel) if args.kernel else kernel_version()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    caps = _caps(args.caps, runtime.engine)
+    try:
+        profile = load(args.profile)
+        return translate(profile, runtime, target=abi, kernel=kernel, caps=caps), abi
+    except ProfileError as exc:
+        raise UsageError(f"{args.profile}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{args.profile}: {exc.strerror}") from None

@@ -1,0 +1,149 @@
+"""What a process gets for each syscall under a translated profile, and why.
+
+The answer is read off the filter the runtime installs (the same
+:class:`~seccompat.bpf.ir.ArchPolicy` the compiler turns into BPF), so an
+explanation cannot drift from what runs.  When several rules of one call match,
+the most restrictive action wins (seccomp(2), "Filter return values": the kernel's
+precedence between stacked filters, applied within one filter as well).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass
+
+from ..bpf.insn import RET
+from ..bpf.ir import Action, ArchPolicy, ArgCmp, Op
+from ..syscalls import Arch, known, lookup, syscalls
+from .runtimes import Translation
+
+__all__ = ["Branch", "Explanation", "describe", "explain", "policy_for"]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One argument-dependent outcome: when every condition holds, *action*."""
+
+    conditions: tuple[ArgCmp, ...]
+    action: Action
+    where: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The verdict for one syscall on one ABI."""
+
+    name: str
+    number: int
+    action: Action | None
+    """What every call gets; None when it depends on the arguments."""
+    why: str
+    branches: tuple[Branch, ...] = ()
+    """When it depends: the rules tried, the first that matches wins."""
+    otherwise: Action | None = None
+    """When it depends: what a call matching no branch gets."""
+    dropped: tuple[str, ...] = ()
+    """Rules naming this call that the runtime left out, and why."""
+
+    @property
+    def verdict(self) -> str:
+        return "depends on arguments" if self.action is None else describe(self.action)
+
+
+def describe(action: Action) -> str:
+    """``allow``, ``errno EPERM (1)``, ``kill thread`` ... for people."""
+    kind = action.kind
+    if kind == RET.ERRNO:
+        err = min(action.data, 4095)  # seccomp(2): the kernel caps it at MAX_ERRNO
+        return f"errno {_errno.errorcode.get(err, str(err))} ({err})"
+    words = {RET.ALLOW: "allow", RET.LOG: "allow (logged)", RET.KILL_THREAD: "kill thread",
+             RET.KILL_PROCESS: "kill process", RET.TRAP: "trap (SIGSYS)",
+             RET.USER_NOTIF: "notify the supervisor"}
+    if kind == RET.TRACE:
+        return f"trace (ENOSYS when no tracer; data {action.data})"
+    return words.get(kind, str(action))
+
+
+_OP_TEXT = {Op.EQ: "==", Op.NE: "!=", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
+
+
+def condition_text(c: ArgCmp) -> str:
+    if c.op is Op.MASKED_EQ:
+        return f"(arg{c.index} & {c.mask:#x}) == {c.value:#x}"
+    return f"arg{c.index} {_OP_TEXT[c.op]} {c.value:#x}"
+
+
+def policy_for(translation: Translation, abi: Arch) -> ArchPolicy:
+    for p in translation.filter.policies:
+        if p.arch == abi:
+            return p
+    raise LookupError(f"the filter has no policy for {abi.name}")
+
+
+def _where(translation: Translation, name: str, rule_action: Action,
+           conditions: tuple[ArgCmp, ...]) -> str:
+    outcome = translation.outcomes.get(name)
+    for where, rule in outcome.rules if outcome else ():
+        if rule.action == rule_action and rule.conditions == conditions:
+            return where
+    return "a rule"
+
+
+def _one(translation: Translation, policy: ArchPolicy, name: str, nr: int) -> Explanation:
+    outcome = translation.outcomes.get(name)
+    dropped = outcome.dropped if outcome else ()
+    if policy.above is not None and nr > policy.above[0]:
+        limit = policy.above[0]
+        try:
+            top = lookup(limit, policy.arch).name
+        except LookupError:
+            top = str(limit)
+        return Explanation(name, nr, policy.above[1],
+                           f"{translation.runtime.label()}'s ENOSYS stub: the number is above "
+                           f"{limit} ({top}), the highest the profile names", dropped=dropped)
+    rules = policy.outcome(nr)
+    branches: list[Branch] = []
+    for rule in rules:
+        where = _where(translation, name, rule.action, rule.conditions)
+        if not rule.conditions:
+            if not branches:
+                return Explanation(name, nr, rule.action, where, dropped=dropped)
+            return Explanation(name, nr, None, "argument rules", tuple(branches), rule.action,
+                               dropped)
+        branches.append(Branch(rule.conditions, rule.action, where))
+    if branches:
+        return Explanation(name, nr, None, "argument rules", tuple(branches), policy.default,
+                           dropped)
+    why = "the default action"
+    if dropped:
+        why += " (" + "; ".join(dropped) + ")"
+    return Explanation(name, nr, policy.default, why, dropped=dropped)
+
+
+def explain(translation: Translation, abi: Arch, names: list[str] | None = None,
+            ) -> list[Explanation]:
+    """Explanations for *names* (syscall names or numbers), default every call of *abi*.
+
+    Raises ValueError for a name the table does not know or that *abi* lacks.
+    """
+    policy = policy_for(translation, abi)
+    if names is None:
+        return [_one(translation, policy, sc.name, sc.number) for sc in syscalls(abi)]
+    result = []
+    for name in names:
+        if name.isdigit():
+            nr = int(name)
+            try:
+                label = lookup(nr, abi).name
+            except LookupError:
+                label = f"#{nr}"
+            result.append(_one(translation, policy, label, nr))
+            continue
+        try:
+            sc = lookup(name, abi)
+        except LookupError:
+            if known(name):
+                raise ValueError(f"{name} does not exist on {abi.name}") from None
+            raise ValueError(f"unknown syscall {name!r}") from None
+        result.append(_one(translation, policy, sc.name, sc.number))
+    return result

@@ -1,0 +1,372 @@
+"""What a runtime installs for a profile: the engine's conversion, then the
+low-level runtime's, as a filter IR with the reason for every syscall's outcome.
+
+The same file gives different filters under different runtimes.  Modelled, with
+the sources in the reference notes (corpus/notes/how-runtimes-build-filters.md):
+
+* ``docker`` (moby profiles/seccomp): archMap picks the host's entry (plus its
+  subArchitectures); includes/excludes on caps (the bounding set), arches (the
+  daemon's GOARCH name) and minKernel (the host kernel's major.minor); Docker up
+  to 20.10.x drops defaultErrnoRet, and 19.03 and 20.10.0-20.10.9 drop errnoRet.
+* ``podman`` (containers/common): the same conversion without minKernel (ignored,
+  the rule always applies); the string fields errno and defaultErrno.
+* ``runc``: skips rules whose action equals the default; drops names its linked
+  libseccomp cannot resolve; one rule with every argument test (AND), or one rule
+  per test when an index repeats (OR); from 1.0.0-rc93 the ENOSYS stub for numbers
+  above the highest named on each covered ABI (from 1.2.0 the native ABI is always
+  covered; before, a profile with no architectures got no stub); defaultErrnoRet
+  from rc95; errnoRet on other actions ignored; SCMP_ACT_KILL kills the thread.
+* ``crun``: the same rule handling, no stub, defaultErrnoRet from 0.19, and
+  errnoRet on an action other than ERRNO or TRACE is an error.
+
+Which names a libseccomp knows follows the kernel its table was generated from
+(runc release binaries link it statically: 2.5.3 in 1.1.0, 2.5.5 in 1.1.15 and
+1.2, 2.5.6 in 1.3, 2.6.1 after); crun links the system's, taken to be current.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from ..bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
+from ..syscalls import Arch, arch, known, lookup, native_arch
+from .model import Condition, Profile, ProfileError, SyscallRule
+
+__all__ = ["DEFAULT_CAPS", "Outcome", "Runtime", "Translation", "parse_runtime", "translate"]
+
+Version = tuple[int, ...]
+
+#: The capabilities a container gets by default (moby oci/caps, containers.conf).
+DEFAULT_CAPS = {
+    "docker": ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+               "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+               "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"),
+    "podman": ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+               "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+               "CAP_SETUID", "CAP_SYS_CHROOT"),
+}
+ALL_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+            "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+            "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
+            "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+            "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+            "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+            "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE")
+
+# libseccomp release -> the kernel its syscall table came from (git tags; MANIFEST).
+_LIBSECCOMP_TABLE: dict[Version, tuple[int, int]] = {
+    (2, 4, 2): (5, 4), (2, 4, 4): (5, 8), (2, 5, 0): (5, 8), (2, 5, 1): (5, 8),
+    (2, 5, 2): (5, 14), (2, 5, 3): (5, 15), (2, 5, 4): (5, 17), (2, 5, 5): (6, 7),
+    (2, 5, 6): (6, 13), (2, 6, 0): (6, 13), (2, 6, 1): (6, 17),
+}
+_GOARCH = {"x86_64": "amd64", "x86": "386", "aarch64": "arm64", "arm": "arm",
+           "ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "riscv64": "riscv64",
+           "mipsel64": "mips64le", "mips64": "mips64", "loongarch64": "loong64"}
+_ERRNO_EPERM, _ERRNO_ENOSYS = 1, 38
+_FINAL = 10_000  # a release sorts after its release candidates
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """``docker:20.10.7+runc:1.0.0``: an engine (optional) and a low-level runtime."""
+
+    engine: str | None
+    engine_version: Version | None
+    low: str
+    low_version: Version
+
+    def label(self) -> str:
+        def v(x: Version | None) -> str:
+            if x is None:
+                return "latest"
+            text = ".".join(str(p) for p in x[:-1])
+            return text if x[-1] == _FINAL else f"{text}-rc{x[-1]}"
+
+        low = f"{self.low}:{v(self.low_version)}"
+        return f"{self.engine}:{v(self.engine_version)}+{low}" if self.engine else low
+
+
+def _version(text: str, what: str) -> Version:
+    m = re.fullmatch(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-?rc\.?(\d+))?", text.strip())
+    if not m:
+        raise ValueError(f"{what}: {text!r} is not a version like 1.1.4 or 1.0.0-rc92")
+    major, minor, patch, rc = (int(g) if g else 0 for g in m.groups())
+    return (major, minor, patch, rc if m.group(4) else _FINAL)
+
+
+_LATEST = {"runc": (1, 3, 0, _FINAL), "crun": (1, 21, 0, _FINAL), "docker": (28, 0, 0, _FINAL),
+           "podman": (5, 4, 0, _FINAL)}
+
+
+def parse_runtime(text: str | None) -> Runtime:
+    """``runc:1.0.0-rc92``, ``docker:20.10.7+runc:1.0.0``, ``podman:3.3+crun:0.21``,
+    ``docker`` (its usual runc).  Raises ValueError."""
+    if not text:
+        return Runtime(None, None, "runc", _LATEST["runc"])
+    parts = text.split("+")
+    if len(parts) > 2:
+        raise ValueError(f"runtime {text!r}: at most ENGINE:VERSION+RUNTIME:VERSION")
+    parsed = []
+    for part in parts:
+        name, _, version = part.partition(":")
+        name = name.strip().lower()
+        if name not in _LATEST:
+            raise ValueError(f"runtime {name!r}: use docker, podman, runc or crun")
+        parsed.append((name, _version(version, name) if version else _LATEST[name]))
+    if parsed[0][0] in ("docker", "podman"):
+        engine, engine_version = parsed[0]
+        if len(parsed) == 2:
+            low, low_version = parsed[1]
+        else:
+            low = "runc" if engine == "docker" else "crun"
+            low_version = _LATEST[low] if engine_version == _LATEST[engine] else \
+                _docker_runc(engine_version) if engine == "docker" else _LATEST["crun"]
+        if low not in ("runc", "crun"):
+            raise ValueError(f"runtime {text!r}: after + comes runc or crun")
+        return Runtime(engine, engine_version, low, low_version)
+    if len(parsed) == 2:
+        raise ValueError(f"runtime {text!r}: the engine (docker, podman) comes first")
+    return Runtime(None, None, parsed[0][0], parsed[0][1])
+
+
+def _docker_runc(version: Version) -> Version:
+    """The runc a Docker static bundle shipped (moby hack/dockerfile/install/runc.installer)."""
+    if version < (20, 10, 5, _FINAL):
+        return (1, 0, 0, 92)
+    if version < (20, 10, 8, _FINAL):
+        return (1, 0, 0, 93)
+    if version < (20, 10, 10, _FINAL):
+        return (1, 0, 1, _FINAL)
+    if version < (20, 10, 24, _FINAL):
+        return (1, 0, 2, _FINAL)
+    if version < (24, 0, 0, _FINAL):
+        return (1, 1, 4, _FINAL)
+    return _LATEST["runc"]
+
+
+def _libseccomp(runtime: Runtime) -> Version:
+    if runtime.low == "crun":
+        return (2, 6, 1)
+    v = runtime.low_version
+    if v < (1, 1, 0, _FINAL):
+        return (2, 5, 1)
+    if v < (1, 1, 15, _FINAL):
+        return (2, 5, 3)
+    if v < (1, 3, 0, _FINAL):
+        return (2, 5, 5)
+    if v < (1, 4, 0, _FINAL):
+        return (2, 5, 6)
+    return (2, 6, 1)
+
+
+def _table_kernel(libseccomp: Version) -> tuple[int, int]:
+    best = (5, 0)
+    for version, kernel in sorted(_LIBSECCOMP_TABLE.items()):
+        if version <= libseccomp:
+            best = kernel
+    return best
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Why a syscall gets what it gets (for explain)."""
+
+    rules: tuple[tuple[str, Rule], ...]
+    """(where in the file, the rule) that apply, most restrictive first."""
+    dropped: tuple[str, ...] = ()
+    """Why rules naming this call were left out (a condition, an unknown name)."""
+
+
+@dataclass
+class Translation:
+    """The filter a runtime installs, and the evidence per syscall name."""
+
+    runtime: Runtime
+    filter: Filter
+    default: Action
+    stub: dict[str, int] = field(default_factory=dict)
+    """ABI name -> the highest number the ENOSYS stub leaves to the filter."""
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _applies(cond: Condition, caps: set[str], goarch: str, kernel: tuple[int, int],
+             engine: str, include: bool) -> bool:
+    """moby createSpecsSyscall's order, for one includes (True) or excludes block."""
+    if include:
+        if cond.arches and goarch not in cond.arches:
+            return False
+        if cond.caps and not set(cond.caps) <= caps:
+            return False
+        return not (engine == "docker" and cond.min_kernel and kernel < cond.min_kernel)
+    if cond.arches and goarch in cond.arches:
+        return True
+    if cond.caps and set(cond.caps) & caps:
+        return True
+    return bool(engine == "docker" and cond.min_kernel and kernel >= cond.min_kernel)
+
+
+def _action(rule_action: str, errno_ret: int | None, runtime: Runtime, path: str) -> Action:
+    if errno_ret is not None and rule_action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE") \
+            and runtime.low == "crun":
+        raise ProfileError(path, "crun refuses errnoRet on an action other than ERRNO or TRACE: "
+                                 "remove it")
+    if rule_action == "SCMP_ACT_ERRNO":
+        return Action.errno(errno_ret if errno_ret is not None else _ERRNO_EPERM)
+    if rule_action == "SCMP_ACT_TRACE":
+        return Action.trace(errno_ret if errno_ret is not None else _ERRNO_EPERM)
+    return {"SCMP_ACT_ALLOW": Action.allow(), "SCMP_ACT_LOG": Action.log(),
+            "SCMP_ACT_TRAP": Action.trap(), "SCMP_ACT_KILL": Action.kill_thread(),
+            "SCMP_ACT_KILL_THREAD": Action.kill_thread(),
+            "SCMP_ACT_KILL_PROCESS": Action.kill_process(),
+            "SCMP_ACT_NOTIFY": Action.user_notif()}[rule_action]
+
+
+_OPS = {"SCMP_CMP_EQ": Op.EQ, "SCMP_CMP_NE": Op.NE, "SCMP_CMP_LT": Op.LT, "SCMP_CMP_LE": Op.LE,
+        "SCMP_CMP_GT": Op.GT, "SCMP_CMP_GE": Op.GE, "SCMP_CMP_MASKED_EQ": Op.MASKED_EQ}
+
+
+def _conditions(rule: SyscallRule) -> list[tuple[ArgCmp, ...]]:
+    """One AND-group, or one group per test when an index repeats (runc, crun)."""
+    cmps = []
+    for a in rule.args:
+        if a.op == "SCMP_CMP_MASKED_EQ":  # libseccomp: (arg & value) == valueTwo
+            cmps.append(ArgCmp(a.index, Op.MASKED_EQ, a.value_two, a.value))
+        else:
+            cmps.append(ArgCmp(a.index, _OPS[a.op], a.value))
+    indices = [c.index for c in cmps]
+    if len(set(indices)) != len(indices):
+        return [(c,) for c in cmps]
+    return [tuple(cmps)]
+
+
+def translate(profile: Profile, runtime: Runtime | str | None = None, *,
+              target: str | Arch | None = None, kernel: tuple[int, int] = (6, 18),
+              caps: Iterable[str] | None = None) -> Translation:
+    """The filter *runtime* installs for *profile* on ABI *target* (default: this one)."""
+    rt = runtime if isinstance(runtime, Runtime) else parse_runtime(runtime)
+    warnings: list[str] = []
+    if profile.docker_format and rt.engine is None:
+        # Only an engine reads archMap, includes and excludes: convert as Docker does.
+        rt = Runtime("docker", _LATEST["docker"], rt.low, rt.low_version)
+        warnings.append("a Docker-format profile goes through an engine: converted as "
+                        "current Docker would")
+    host = arch(target) if target is not None else native_arch()
+    engine = rt.engine or ""
+    cap_set = set(caps if caps is not None else DEFAULT_CAPS.get(engine, DEFAULT_CAPS["docker"]))
+    goarch = _GOARCH.get(host.name, host.name)
+
+    # --- the engine's conversion -------------------------------------------------
+    default_errno = profile.default_errno
+    if rt.engine == "docker" and rt.engine_version and rt.engine_version < (23, 0, 0, 0):
+        if default_errno is not None:
+            warnings.append("Docker up to 20.10 drops defaultErrnoRet: the default is EPERM")
+        default_errno = None
+    drop_errno_ret = rt.engine == "docker" and rt.engine_version is not None and \
+        rt.engine_version < (20, 10, 10, _FINAL)
+    arch_names = list(profile.architectures)
+    if profile.arch_map:
+        wanted = "SCMP_ARCH_" + host.name.upper()
+        for main, subs in profile.arch_map:
+            if main.upper() == wanted:
+                arch_names = [main, *subs]
+    rules: list[SyscallRule] = []
+    dropped: dict[str, list[str]] = {}
+    for rule in profile.syscalls:
+        if rt.engine in ("docker", "podman"):
+            if not rule.excludes.empty and _applies(rule.excludes, cap_set, goarch, kernel,
+                                                    engine, include=False):
+                for n in rule.names:
+                    dropped.setdefault(n, []).append(f"{rule.path}: excluded")
+                continue
+            if not rule.includes.empty and not _applies(rule.includes, cap_set, goarch, kernel,
+                                                        engine, include=True):
+                for n in rule.names:
+                    dropped.setdefault(n, []).append(f"{rule.path}: its includes do not hold")
+                continue
+        drop = drop_errno_ret and rule.errno_ret is not None
+        rules.append(replace(rule, errno_ret=None) if drop else rule)
+
+    # --- the low-level runtime's ------------------------------------------------
+    v = rt.low_version
+    honours_default_errno = (rt.low == "runc" and v >= (1, 0, 0, 95)) or \
+        (rt.low == "crun" and v >= (0, 19, 0, _FINAL))
+    if default_errno is not None and not honours_default_errno:
+        warnings.append(f"{rt.label()} ignores defaultErrnoRet: the default is EPERM")
+        default_errno = None
+    default = _action(profile.default_action, default_errno, rt, "defaultAction")
+    table_kernel = _table_kernel(_libseccomp(rt))
+    abis = [host]
+    for name in arch_names:
+        try:
+            abi = arch(name)
+        except ValueError:
+            warnings.append(f"unknown architecture {name!r}: ignored")
+            continue
+        if abi not in abis:
+            abis.append(abi)
+    stub_arches = set(abis)
+    if rt.low == "runc" and v < (1, 2, 0, 0) and host.name not in {
+            arch(n).name for n in arch_names if _known_arch(n)}:
+        stub_arches.discard(host)
+    stub = rt.low == "runc" and v >= (1, 0, 0, 93) and profile.default_action not in (
+        "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+
+    policies = []
+    outcomes: dict[str, Outcome] = {}
+    stub_max: dict[str, int] = {}
+    for abi in abis:
+        table: dict[int, list[Rule]] = {}
+        highest = -1
+        for rule in rules:
+            action = _action(rule.action, rule.errno_ret, rt, f"{rule.path}.action")
+            for name in rule.names:
+                try:
+                    sc = lookup(name, abi)
+                except LookupError:
+                    if not known(name):
+                        dropped.setdefault(name, []).append(f"{rule.path}: unknown syscall")
+                    continue
+                if sc.since > table_kernel:
+                    dropped.setdefault(name, []).append(
+                        f"{rule.path}: {rt.label()}'s libseccomp does not know {name}")
+                    continue
+                highest = max(highest, sc.number)
+                if action == default:
+                    continue  # runc and crun skip rules equal to the default
+                for group in _conditions(rule):
+                    table.setdefault(sc.number, []).append(Rule(action, group))
+                    if abi is host:
+                        prev = outcomes.get(name, Outcome(()))
+                        outcomes[name] = Outcome((*prev.rules, (rule.path, Rule(action, group))))
+        above = None
+        if stub and abi in stub_arches and highest >= 0:
+            above = (highest, Action.errno(_ERRNO_ENOSYS))
+            stub_max[abi.name] = highest
+        policies.append(ArchPolicy(abi, default, {n: tuple(r) for n, r in table.items()}, above))
+    for name, why in dropped.items():
+        prev = outcomes.get(name, Outcome(()))
+        outcomes[name] = Outcome(prev.rules, tuple(why))
+    flt = Filter(_merge_x32(policies), bad_arch=Action.kill_thread())
+    return Translation(rt, flt, default, stub_max, outcomes, warnings)
+
+
+def _known_arch(name: str) -> bool:
+    try:
+        arch(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _merge_x32(policies: list[ArchPolicy]) -> tuple[ArchPolicy, ...]:
+    """One policy per ABI (a profile may name an ABI twice through archMap)."""
+    seen: dict[str, ArchPolicy] = {}
+    for p in policies:
+        seen.setdefault(p.arch.name, p)
+    return tuple(seen.values())
