@@ -31,7 +31,7 @@ from seccompat.profiles import (
     translate,
 )
 from seccompat.raw import syscall
-from seccompat.syscalls import AUDIT_ARCH, arch, lookup
+from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 
 from .kernel import CORPUS, in_child
 
@@ -373,3 +373,22 @@ def test_explain_cli_names_after_options() -> None:
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "unknown syscall 'nosuchcall'" in proc.stderr
+
+
+def test_diff_rc92_against_rc93() -> None:
+    name = str(PROFILES / "moby-default-v19.03.0.json")
+    proc = subprocess.run([sys.executable, "-m", "seccompat", "diff", name, name, "--runtime",
+                           "docker:19.03.0+runc:1.0.0-rc92", "--runtime-b",
+                           "docker:19.03.0+runc:1.0.0-rc93", "--arch", "x86_64", "--format",
+                           "json"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 1, proc.stderr
+    diffs = {d["name"]: d for d in json.loads(proc.stdout)["differences"]}
+    # Exactly the calls above io_pgetevents (333) change, from EPERM to ENOSYS.
+    assert {d["number"] for d in diffs.values()} == {
+        sc.number for sc in syscalls("x86_64") if sc.number > 333}
+    assert all(d["a"]["result"]["errno"] == errno.EPERM and
+               d["b"]["result"]["errno"] == errno.ENOSYS for d in diffs.values())
+    same = subprocess.run([sys.executable, "-m", "seccompat", "diff", name, name],
+                          capture_output=True, text=True, check=False)
+    assert same.returncode == 0
+    assert "0 of the" in same.stdout

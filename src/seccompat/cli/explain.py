@@ -37,13 +37,24 @@ def _action_json(action: Action | None) -> dict[str, Any] | None:
     return out
 
 
-def _json(e: Explanation) -> dict[str, Any]:
+def explanation_json(e: Explanation) -> dict[str, Any]:
     return {"name": e.name, "number": e.number, "verdict": e.verdict,
             "result": _action_json(e.action), "why": e.why,
             "branches": [{"conditions": [condition_text(c) for c in b.conditions],
                           "result": _action_json(b.action), "rule": b.where}
                          for b in e.branches],
             "otherwise": _action_json(e.otherwise), "dropped": list(e.dropped)}
+
+
+def verdict_text(e: Explanation) -> str:
+    """The verdict on one line, the argument branches included."""
+    if e.action is not None:
+        return e.verdict
+    parts = [f"if {' && '.join(condition_text(c) for c in b.conditions)}: {describe(b.action)}"
+             for b in e.branches]
+    if e.otherwise is not None:
+        parts.append(f"otherwise {describe(e.otherwise)}")
+    return "; ".join(parts)
 
 
 def _header(tr: Translation, abi_name: str, source: str) -> list[str]:
@@ -64,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json({"profile": args.profile, "runtime": tr.runtime.label(), "arch": abi.name,
                     "stub": tr.stub, "warnings": tr.warnings,
-                    "syscalls": [_json(e) for e in result]})
+                    "syscalls": [explanation_json(e) for e in result]})
         return 0
     for line in _header(tr, arch(abi).name, args.profile):
         print(line)

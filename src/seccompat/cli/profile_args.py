@@ -11,15 +11,17 @@ from ..syscalls import Arch, arch, kernel_version, native_arch, parse_version
 from .output import UsageError
 
 
-def add_profile_args(p: Any, positional: bool = True) -> None:
-    """PROFILE (or, for run, --profile) and the options that shape its translation."""
-    if positional:
+def add_profile_args(p: Any, profile: str = "positional") -> None:
+    """The options that shape a translation, and PROFILE: ``"positional"`` (explain),
+    ``"option"`` (``run --profile``) or ``"none"`` (the command names its own)."""
+    if profile == "positional":
         p.add_argument("profile", metavar="PROFILE",
                        help="OCI or Docker seccomp JSON, or an OCI config.json")
-        p.add_argument("--arch", metavar="A", help="ABI to explain (default: this machine's)")
-    else:
+    if profile == "option":
         p.add_argument("--profile", metavar="PROFILE", help="install what a container runtime "
                        "installs for this OCI or Docker seccomp JSON (or OCI config.json)")
+    else:
+        p.add_argument("--arch", metavar="A", help="ABI to explain (default: this machine's)")
     p.add_argument("--runtime", metavar="R", help="NAME:VERSION[+NAME:VERSION] with NAME in "
                    "docker, podman, runc, crun (default: current runc)")
     p.add_argument("--kernel", metavar="X.Y",
@@ -45,19 +47,22 @@ def _caps(text: str, engine: str | None) -> tuple[str, ...]:
     return tuple(caps)
 
 
-def translated(args: argparse.Namespace) -> tuple[Translation, Arch]:
-    """Load, validate and translate ``args.profile``; usage errors for bad input."""
+def translated(args: argparse.Namespace, path: str | None = None,
+               runtime_text: str | None = None) -> tuple[Translation, Arch]:
+    """Load, validate and translate *path* (default ``args.profile``) as *runtime_text*
+    (default ``args.runtime``) would; usage errors for bad input."""
+    path = path or args.profile
     try:
-        runtime = parse_runtime(args.runtime)
+        runtime = parse_runtime(runtime_text or args.runtime)
         abi = arch(args.arch) if getattr(args, "arch", None) else native_arch()
         kernel = parse_version(args.kernel) if args.kernel else kernel_version()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     caps = _caps(args.caps, runtime.engine)
     try:
-        profile = load(args.profile)
+        profile = load(path)
         return translate(profile, runtime, target=abi, kernel=kernel, caps=caps), abi
     except ProfileError as exc:
-        raise UsageError(f"{args.profile}: {exc}") from None
+        raise UsageError(f"{path}: {exc}") from None
     except OSError as exc:
-        raise UsageError(f"{args.profile}: {exc.strerror}") from None
+        raise UsageError(f"{path}: {exc.strerror}") from None

@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
                    "or ENOSYS, or a number (default EPERM)")
     p.add_argument("--action", choices=("errno", "kill", "kill-thread", "trap", "log"),
                    default="errno", help="what a denied call gets (default errno)")
-    add_profile_args(p, positional=False)
+    add_profile_args(p, profile="option")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="describe the filter on stderr before running")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")

@@ -17,7 +17,7 @@ from ..bpf.ir import Action, ArchPolicy, ArgCmp, Op
 from ..syscalls import Arch, known, lookup, syscalls
 from .runtimes import Translation
 
-__all__ = ["Branch", "Explanation", "describe", "explain", "policy_for"]
+__all__ = ["Branch", "Explanation", "describe", "differences", "explain", "policy_for"]
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ def _one(translation: Translation, policy: ArchPolicy, name: str, nr: int) -> Ex
         except LookupError:
             top = str(limit)
         return Explanation(name, nr, policy.above[1],
-                           f"{translation.runtime.label()}'s ENOSYS stub: the number is above "
-                           f"{limit} ({top}), the highest the profile names", dropped=dropped)
+                           f"runc's ENOSYS stub: above {limit} ({top}), the highest number "
+                           "the profile names", dropped=dropped)
     rules = policy.outcome(nr)
     branches: list[Branch] = []
     for rule in rules:
@@ -147,3 +147,15 @@ def explain(translation: Translation, abi: Arch, names: list[str] | None = None,
             raise ValueError(f"unknown syscall {name!r}") from None
         result.append(_one(translation, policy, sc.name, sc.number))
     return result
+
+
+def _signature(e: Explanation) -> tuple[object, ...]:
+    branches = tuple((b.conditions, b.action) for b in e.branches)
+    return (e.action, branches, e.otherwise)
+
+
+def differences(a: Translation, b: Translation, abi: Arch,
+                ) -> list[tuple[Explanation, Explanation]]:
+    """The calls of *abi* whose verdict (or argument branches) differ between *a* and *b*."""
+    return [(x, y) for x, y in zip(explain(a, abi), explain(b, abi), strict=True)
+            if _signature(x) != _signature(y)]
