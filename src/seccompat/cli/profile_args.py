@@ -30,7 +30,7 @@ def add_profile_args(p: Any, profile: str = "positional") -> None:
                    help="capabilities for includes/excludes (default: the engine's set)")
 
 
-def _caps(text: str, engine: str | None) -> tuple[str, ...]:
+def caps_option(text: str, engine: str | None) -> tuple[str, ...]:
     if text == "default":
         return DEFAULT_CAPS.get(engine or "docker", DEFAULT_CAPS["docker"])
     if text == "all":
@@ -58,7 +58,7 @@ def translated(args: argparse.Namespace, path: str | None = None,
         kernel = parse_version(args.kernel) if args.kernel else kernel_version()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    caps = _caps(args.caps, runtime.engine)
+    caps = caps_option(args.caps, runtime.engine)
     try:
         profile = load(path)
         return translate(profile, runtime, target=abi, kernel=kernel, caps=caps), abi

@@ -74,6 +74,8 @@ class SyscallRule:
     comment: str = ""
     path: str = ""
     """Where the rule is in the file (``syscalls[3]``), for explanations."""
+    singular: bool = False
+    """Written with Docker's old ``name`` field rather than ``names``."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ def _rule(value: Any, path: str) -> SyscallRule:
     _type(comment, str, f"{path}.comment", "comment")
     return SyscallRule(names, action, errno_ret, tuple(args),
                        _condition(value.get("includes"), f"{path}.includes"),
-                       _condition(value.get("excludes"), f"{path}.excludes"), comment, path)
+                       _condition(value.get("excludes"), f"{path}.excludes"), comment, path,
+                       "names" not in value)
 
 
 def _check_depth(value: Any, path: str = "", depth: int = 0) -> None:

@@ -31,10 +31,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from ..bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
-from ..syscalls import Arch, arch, known, lookup, native_arch
-from .model import Condition, Profile, ProfileError, SyscallRule
+from ..syscalls import Arch, Syscall, arch, known, lookup, native_arch
+from ..syscalls.arch import ARCHES
+from .model import ArgSpec, Condition, Profile, ProfileError, SyscallRule
 
-__all__ = ["DEFAULT_CAPS", "Outcome", "Runtime", "Translation", "parse_runtime", "translate"]
+__all__ = ["DEFAULT_CAPS", "Outcome", "Runtime", "Translation", "arg_cmp", "libseccomp_release",
+           "parse_runtime", "translate"]
 
 Version = tuple[int, ...]
 
@@ -164,6 +166,24 @@ def _libseccomp(runtime: Runtime) -> Version:
     return (2, 6, 1)
 
 
+def libseccomp_release(name: str) -> Version | None:
+    """The first libseccomp release that resolves *name* (None: none we know of)."""
+    since = min((sc.since for a in ARCHES for sc in [_maybe(name, a)] if sc), default=None)
+    if since is None:
+        return None
+    for version, kernel in sorted(_LIBSECCOMP_TABLE.items()):
+        if kernel >= since:
+            return version
+    return None
+
+
+def _maybe(name: str, abi: str) -> Syscall | None:
+    try:
+        return lookup(name, abi)
+    except LookupError:
+        return None
+
+
 def _table_kernel(libseccomp: Version) -> tuple[int, int]:
     best = (5, 0)
     for version, kernel in sorted(_LIBSECCOMP_TABLE.items()):
@@ -231,14 +251,16 @@ _OPS = {"SCMP_CMP_EQ": Op.EQ, "SCMP_CMP_NE": Op.NE, "SCMP_CMP_LT": Op.LT, "SCMP_
         "SCMP_CMP_GT": Op.GT, "SCMP_CMP_GE": Op.GE, "SCMP_CMP_MASKED_EQ": Op.MASKED_EQ}
 
 
+def arg_cmp(a: ArgSpec) -> ArgCmp:
+    """A profile's argument test as the filter IR's comparison."""
+    if a.op == "SCMP_CMP_MASKED_EQ":  # libseccomp: (arg & value) == valueTwo
+        return ArgCmp(a.index, Op.MASKED_EQ, a.value_two, a.value)
+    return ArgCmp(a.index, _OPS[a.op], a.value)
+
+
 def _conditions(rule: SyscallRule) -> list[tuple[ArgCmp, ...]]:
     """One AND-group, or one group per test when an index repeats (runc, crun)."""
-    cmps = []
-    for a in rule.args:
-        if a.op == "SCMP_CMP_MASKED_EQ":  # libseccomp: (arg & value) == valueTwo
-            cmps.append(ArgCmp(a.index, Op.MASKED_EQ, a.value_two, a.value))
-        else:
-            cmps.append(ArgCmp(a.index, _OPS[a.op], a.value))
+    cmps = [arg_cmp(a) for a in rule.args]
     indices = [c.index for c in cmps]
     if len(set(indices)) != len(indices):
         return [(c,) for c in cmps]

@@ -1,0 +1,83 @@
+"""``seccompat lint``: findings about a profile, as text, JSON or SARIF 2.1.0."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..profiles import ProfileError, load, parse_runtime
+from ..profiles.lint import CHECKS, Finding, lint
+from ..syscalls import arch, kernel_version, native_arch, parse_version
+from .output import UsageError, print_json, table
+from .profile_args import caps_option
+
+HELP = "report what in a seccomp profile breaks software or will not do what it says"
+_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("lint", help=HELP, description=HELP + ". Codes: " + "; ".join(
+        f"{code} {title}" for code, (_, title) in CHECKS.items()) + ".",
+        epilog="exit status: 0 no errors or warnings (notes allowed), 1 findings, 2 usage "
+               "error or an unusable profile")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--runtime", action="append", metavar="R",
+                   help="check under this runtime too (repeatable; default: current runc, "
+                        "behind current Docker for a Docker-format profile)")
+    p.add_argument("--arch", metavar="A", help="ABI to check (default: this machine's)")
+    p.add_argument("--kernel", metavar="X.Y", help="host kernel for minKernel conditions")
+    p.add_argument("--caps", default="default", metavar="default|all|LIST")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.set_defaults(handler=run)
+
+
+def _sarif(path: str, findings: list[Finding]) -> dict[str, Any]:
+    level = {"error": "error", "warning": "warning", "note": "note"}
+    uri = Path(path).as_posix()
+    return {
+        "$schema": _SARIF_SCHEMA, "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "seccompat", "version": __version__,
+                "informationUri": "https://github.com/seccompat/seccompat",
+                "rules": [{"id": code, "shortDescription": {"text": title},
+                           "defaultConfiguration": {"level": level[sev]}}
+                          for code, (sev, title) in CHECKS.items()]}},
+            "results": [{
+                "ruleId": f.code, "level": level[f.severity],
+                "message": {"text": f"{f.message}. Fix: {f.fix}"},
+                "locations": [{
+                    "physicalLocation": {"artifactLocation": {"uri": uri}},
+                    "logicalLocations": [{"fullyQualifiedName": f.path, "kind": "member"}]}],
+            } for f in findings]}],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        runtimes = [parse_runtime(r) for r in args.runtime or [None]]
+        abi = arch(args.arch) if args.arch else native_arch()
+        kernel = parse_version(args.kernel) if args.kernel else kernel_version()
+        profile = load(args.profile)
+    except ProfileError as exc:
+        raise UsageError(f"{args.profile}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{args.profile}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    caps = caps_option(args.caps, runtimes[0].engine)
+    findings = lint(profile, runtimes, target=abi, kernel=kernel, caps=caps)
+    if args.format == "sarif":
+        print_json(_sarif(args.profile, findings))
+    elif args.format == "json":
+        print_json({"profile": args.profile, "arch": abi.name,
+                    "findings": [{"code": f.code, "severity": f.severity, "path": f.path,
+                                  "message": f.message, "fix": f.fix} for f in findings]})
+    elif findings:
+        table([[f.severity, f.code, f.path, f"{f.message}\n    fix: {f.fix}"]
+               for f in findings], ["SEVERITY", "CODE", "PATH", "FINDING"])
+    else:
+        print(f"{args.profile}: no findings")
+    return 1 if any(f.severity != "note" for f in findings) else 0
