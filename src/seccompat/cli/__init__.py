@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import diff, explain, lint, probe, run, shim
+from . import diff, explain, fix, lint, probe, run, shim
 from .output import UsageError
 
 __all__ = ["main"]
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seccompat {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (probe, run, shim, explain, lint, diff):
+    for module in (probe, run, shim, explain, lint, fix, diff):
         module.register(sub)
     return parser
 

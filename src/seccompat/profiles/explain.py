@@ -49,6 +49,16 @@ class Explanation:
     def verdict(self) -> str:
         return "depends on arguments" if self.action is None else describe(self.action)
 
+    def decide(self, args: tuple[int, ...]) -> Action:
+        """What a call with these six arguments gets."""
+        if self.action is not None:
+            return self.action
+        for b in self.branches:
+            if all(c.matches(args[c.index]) for c in b.conditions):
+                return b.action
+        assert self.otherwise is not None
+        return self.otherwise
+
 
 def describe(action: Action) -> str:
     """``allow``, ``errno EPERM (1)``, ``kill thread`` ... for people."""

@@ -199,21 +199,10 @@ def _arch_checks(profile: Profile) -> Iterable[Finding]:
                           "add " + " and ".join(f"SCMP_ARCH_{m.upper()}" for m in missing))
 
 
-def _era(profile: Profile, abi: Arch) -> tuple[int, int]:
-    newest = (0, 0)
-    for rule in profile.syscalls:
-        for name in rule.names:
-            try:
-                newest = max(newest, lookup(name, abi).since)
-            except LookupError:
-                continue
-    return newest
-
-
 def _translated(profile: Profile, tr: Translation, abi: Arch) -> Iterable[Finding]:
     """SC101/SC102 from each call's verdict, then the overlaps."""
     label = tr.runtime.label()
-    era = _era(profile, abi)
+    era = profile.newest_kernel(abi)
     broken: dict[tuple[int, int], list[str]] = defaultdict(list)
     newer: dict[tuple[int, int], list[str]] = defaultdict(list)
     unfiltered = UNFILTERED.get(abi.name, frozenset())

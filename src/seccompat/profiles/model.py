@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..syscalls import arch
+from ..syscalls import Arch, arch, lookup
 
 __all__ = ["ACTIONS", "OPS", "ArgSpec", "Condition", "Profile", "ProfileError", "SyscallRule",
            "load", "parse"]
@@ -88,6 +88,20 @@ class Profile:
     listener_path: str | None = None
     syscalls: tuple[SyscallRule, ...] = ()
     docker_format: bool = False
+
+    def newest_kernel(self, abi: Arch) -> tuple[int, int]:
+        """The newest kernel version among the calls the profile names: its era."""
+        newest = (0, 0)
+        for rule in self.syscalls:
+            for name in rule.names:
+                try:
+                    newest = max(newest, lookup(name, abi).since)
+                except LookupError:
+                    continue
+        return newest
+
+    def named(self) -> frozenset[str]:
+        return frozenset(n for rule in self.syscalls for n in rule.names)
 
 
 def _type(value: Any, kind: type | tuple[type, ...], path: str, what: str) -> Any:

@@ -92,6 +92,41 @@ class Runtime:
         low = f"{self.low}:{v(self.low_version)}"
         return f"{self.engine}:{v(self.engine_version)}+{low}" if self.engine else low
 
+    @property
+    def engine_drops_default_errno(self) -> bool:
+        """Docker up to 20.10.x has no defaultErrnoRet field."""
+        return self.engine == "docker" and self.engine_version is not None and \
+            self.engine_version < (23, 0, 0, 0)
+
+    @property
+    def keeps_errno_ret(self) -> bool:
+        """False for Docker 19.03 and 20.10.0-20.10.9, which drop every rule's errnoRet."""
+        return not (self.engine == "docker" and self.engine_version is not None and
+                    self.engine_version < (20, 10, 10, _FINAL))
+
+    @property
+    def low_honours_default_errno(self) -> bool:
+        """runc from 1.0.0-rc95, crun from 0.19."""
+        v = self.low_version
+        return (self.low == "runc" and v >= (1, 0, 0, 95)) or \
+            (self.low == "crun" and v >= (0, 19, 0, _FINAL))
+
+    @property
+    def honours_default_errno(self) -> bool:
+        return self.low_honours_default_errno and not self.engine_drops_default_errno
+
+    def for_profile(self, profile: Profile) -> Runtime:
+        """Only an engine reads archMap, includes and excludes: a Docker-format
+        profile given to a bare runtime goes through current Docker's conversion."""
+        if profile.docker_format and self.engine is None:
+            return Runtime("docker", _LATEST["docker"], self.low, self.low_version)
+        return self
+
+    @property
+    def libseccomp_kernel(self) -> tuple[int, int]:
+        """The kernel whose calls the linked libseccomp can name."""
+        return _table_kernel(_libseccomp(self))
+
 
 def _version(text: str, what: str) -> Version:
     m = re.fullmatch(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-?rc\.?(\d+))?", text.strip())
@@ -273,9 +308,8 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
     """The filter *runtime* installs for *profile* on ABI *target* (default: this one)."""
     rt = runtime if isinstance(runtime, Runtime) else parse_runtime(runtime)
     warnings: list[str] = []
-    if profile.docker_format and rt.engine is None:
-        # Only an engine reads archMap, includes and excludes: convert as Docker does.
-        rt = Runtime("docker", _LATEST["docker"], rt.low, rt.low_version)
+    if rt.for_profile(profile) is not rt:
+        rt = rt.for_profile(profile)
         warnings.append("a Docker-format profile goes through an engine: converted as "
                         "current Docker would")
     host = arch(target) if target is not None else native_arch()
@@ -285,12 +319,10 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
 
     # --- the engine's conversion -------------------------------------------------
     default_errno = profile.default_errno
-    if rt.engine == "docker" and rt.engine_version and rt.engine_version < (23, 0, 0, 0):
+    if rt.engine_drops_default_errno:
         if default_errno is not None:
             warnings.append("Docker up to 20.10 drops defaultErrnoRet: the default is EPERM")
         default_errno = None
-    drop_errno_ret = rt.engine == "docker" and rt.engine_version is not None and \
-        rt.engine_version < (20, 10, 10, _FINAL)
     arch_names = list(profile.architectures)
     if profile.arch_map:
         wanted = "SCMP_ARCH_" + host.name.upper()
@@ -311,18 +343,16 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
                 for n in rule.names:
                     dropped.setdefault(n, []).append(f"{rule.path}: its includes do not hold")
                 continue
-        drop = drop_errno_ret and rule.errno_ret is not None
+        drop = not rt.keeps_errno_ret and rule.errno_ret is not None
         rules.append(replace(rule, errno_ret=None) if drop else rule)
 
     # --- the low-level runtime's ------------------------------------------------
     v = rt.low_version
-    honours_default_errno = (rt.low == "runc" and v >= (1, 0, 0, 95)) or \
-        (rt.low == "crun" and v >= (0, 19, 0, _FINAL))
-    if default_errno is not None and not honours_default_errno:
+    if default_errno is not None and not rt.low_honours_default_errno:
         warnings.append(f"{rt.label()} ignores defaultErrnoRet: the default is EPERM")
         default_errno = None
     default = _action(profile.default_action, default_errno, rt, "defaultAction")
-    table_kernel = _table_kernel(_libseccomp(rt))
+    table_kernel = rt.libseccomp_kernel
     abis = [host]
     for name in arch_names:
         try:
@@ -373,7 +403,7 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         policies.append(ArchPolicy(abi, default, {n: tuple(r) for n, r in table.items()}, above))
     for name, why in dropped.items():
         prev = outcomes.get(name, Outcome(()))
-        outcomes[name] = Outcome(prev.rules, tuple(why))
+        outcomes[name] = Outcome(prev.rules, tuple(dict.fromkeys(why)))
     flt = Filter(_merge_x32(policies), bad_arch=Action.kill_thread())
     return Translation(rt, flt, default, stub_max, outcomes, warnings)
 
