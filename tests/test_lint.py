@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from seccompat.bpf.ir import ArgCmp, Op
 from seccompat.profiles import load, parse
-from seccompat.profiles.lint import CHECKS, lint, satisfiable
+from seccompat.profiles.argset import satisfiable
+from seccompat.profiles.lint import CHECKS, lint
 
 from .kernel import CORPUS
 

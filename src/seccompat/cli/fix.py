@@ -9,10 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..profiles import ProfileError, parse_runtime
+from ..profiles import parse_runtime
 from ..profiles.fix import FixError, FixResult, fix
-from ..syscalls import arch, kernel_version, native_arch, parse_version
 from .output import UsageError, print_json
+from .profile_args import target_options, usage_errors
 
 HELP = "rewrite a profile so calls it did not know get ENOSYS, keeping its deliberate denials"
 
@@ -85,21 +85,15 @@ def _write(path: str, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     keep = [n.strip() for item in args.keep for n in item.split(",") if n.strip()]
-    try:
+    abi, kernel = target_options(args)
+    with usage_errors(args.profile):
         runtime = parse_runtime(args.runtime)
-        abi = arch(args.arch) if args.arch else native_arch()
-        kernel = parse_version(args.kernel) if args.kernel else kernel_version()
         text = Path(args.profile).read_bytes()
-        result = fix(text, runtime, target=abi, kernel=kernel, keep=keep)
-    except FixError as exc:
-        print(f"seccompat: {args.profile}: cannot fix: {exc}", file=sys.stderr)
-        return 1
-    except ProfileError as exc:
-        raise UsageError(f"{args.profile}: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"{args.profile}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        try:
+            result = fix(text, runtime, target=abi, kernel=kernel, keep=keep)
+        except FixError as exc:
+            print(f"seccompat: {args.profile}: cannot fix: {exc}", file=sys.stderr)
+            return 1
     ok = not result.proof.mismatches
     if ok:
         try:

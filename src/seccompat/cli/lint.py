@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..profiles import ProfileError, load, parse_runtime
+from ..profiles import load, parse_runtime
 from ..profiles.lint import CHECKS, Finding, lint
-from ..syscalls import arch, kernel_version, native_arch, parse_version
-from .output import UsageError, print_json, table
-from .profile_args import caps_option
+from .output import print_json, table
+from .profile_args import caps_option, target_options, usage_errors
 
 HELP = "report what in a seccomp profile breaks software or will not do what it says"
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -56,17 +55,10 @@ def _sarif(path: str, findings: list[Finding]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    abi, kernel = target_options(args)
+    with usage_errors(args.profile):
         runtimes = [parse_runtime(r) for r in args.runtime or [None]]
-        abi = arch(args.arch) if args.arch else native_arch()
-        kernel = parse_version(args.kernel) if args.kernel else kernel_version()
         profile = load(args.profile)
-    except ProfileError as exc:
-        raise UsageError(f"{args.profile}: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"{args.profile}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     caps = caps_option(args.caps, runtimes[0].engine)
     findings = lint(profile, runtimes, target=abi, kernel=kernel, caps=caps)
     if args.format == "sarif":

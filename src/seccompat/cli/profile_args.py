@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..profiles import ProfileError, Translation, load, translate
@@ -47,22 +49,34 @@ def caps_option(text: str, engine: str | None) -> tuple[str, ...]:
     return tuple(caps)
 
 
+@contextmanager
+def usage_errors(path: str) -> Iterator[None]:
+    """Bad input as one usage line: the profile's JSON path, the OS error, or the
+    bad option value."""
+    try:
+        yield
+    except ProfileError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def target_options(args: argparse.Namespace) -> tuple[Arch, tuple[int, int]]:
+    """The ABI (``--arch``, default this one) and host kernel (``--kernel``)."""
+    with usage_errors(""):
+        abi = arch(args.arch) if getattr(args, "arch", None) else native_arch()
+        return abi, parse_version(args.kernel) if args.kernel else kernel_version()
+
+
 def translated(args: argparse.Namespace, path: str | None = None,
                runtime_text: str | None = None) -> tuple[Translation, Arch]:
     """Load, validate and translate *path* (default ``args.profile``) as *runtime_text*
     (default ``args.runtime``) would; usage errors for bad input."""
     path = path or args.profile
-    try:
+    abi, kernel = target_options(args)
+    with usage_errors(path):
         runtime = parse_runtime(runtime_text or args.runtime)
-        abi = arch(args.arch) if getattr(args, "arch", None) else native_arch()
-        kernel = parse_version(args.kernel) if args.kernel else kernel_version()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    caps = caps_option(args.caps, runtime.engine)
-    try:
-        profile = load(path)
-        return translate(profile, runtime, target=abi, kernel=kernel, caps=caps), abi
-    except ProfileError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+        caps = caps_option(args.caps, runtime.engine)
+        return translate(load(path), runtime, target=abi, kernel=kernel, caps=caps), abi

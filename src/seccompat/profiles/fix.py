@@ -30,9 +30,10 @@ from ..bpf.ir import Action, ArgCmp, Op
 from ..fallbacks import FALLBACKS
 from ..probes import PROBES
 from ..syscalls import Arch, arch, syscalls
+from .argset import TOP as _TOP
+from .argset import ArgSet, satisfiable
 from .edit import append_items, set_member, spans
 from .explain import Explanation, describe, explain
-from .lint import satisfiable
 from .model import Condition, Profile, SyscallRule, parse
 from .runtimes import ALL_CAPS, Runtime, arg_cmp, parse_runtime, translate
 
@@ -183,9 +184,6 @@ def _falls_to_default(rules: list[SyscallRule], runtime: Runtime) -> list[_Group
     return region
 
 
-_TOP = 2**64 - 1
-
-
 def _blocks(lo: int, hi: int) -> list[tuple[int, int]]:
     """[lo, hi] as aligned blocks ``(base, k)``: base .. base + 2**k - 1."""
     out = []
@@ -204,24 +202,11 @@ def _one_index(index: int, cmps: list[ArgCmp]) -> list[ArgCmp] | None:
     """The values meeting every comparison on one argument, as alternatives of single
     comparisons (bounds, or an aligned block merged with the fixed bits); [] for none,
     None for every value (no test needed)."""
-    lo, hi, mask, value, excluded = 0, _TOP, 0, 0, set()
-    for c in cmps:
-        if c.op is Op.MASKED_EQ:
-            mask, value = mask | c.mask, value | c.value
-        elif c.op is Op.NE:
-            excluded.add(c.value)
-        else:
-            low, high = {Op.EQ: (c.value, c.value), Op.LT: (0, c.value - 1),
-                         Op.LE: (0, c.value), Op.GT: (c.value + 1, _TOP),
-                         Op.GE: (c.value, _TOP)}[c.op]
-            lo, hi = max(lo, low), min(hi, high)
-    pieces, start = [], lo
-    for point in sorted(x for x in excluded if lo <= x <= hi):
-        if start <= point - 1:
-            pieces.append((start, point - 1))
-        start = point + 1
-    if start <= hi:
-        pieces.append((start, hi))
+    values = ArgSet.of(cmps)
+    if values is None:
+        return []
+    mask, value = values.mask, values.value
+    pieces = values.intervals()
     if not mask and pieces == [(0, _TOP)]:
         return None
     out: list[ArgCmp] = []

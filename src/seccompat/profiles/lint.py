@@ -14,16 +14,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..bpf.insn import RET
-from ..bpf.ir import Action, ArgCmp, Op
+from ..bpf.ir import Action
 from ..fallbacks import FALLBACKS
 from ..oracle import UNFILTERED
 from ..probes import PROBES
 from ..syscalls import Arch, arch, known, lookup, names
+from .argset import satisfiable
 from .explain import explain
 from .model import Profile, ProfileError, SyscallRule
 from .runtimes import Runtime, Translation, arg_cmp, libseccomp_release, translate
 
-__all__ = ["CHECKS", "Finding", "lint", "satisfiable"]
+__all__ = ["CHECKS", "Finding", "lint"]
 
 #: code -> (severity, title).  Codes are stable: new checks get new codes.
 CHECKS: dict[str, tuple[str, str]] = {
@@ -104,58 +105,6 @@ def _errno_checks(profile: Profile) -> Iterable[Finding]:
             yield Finding("SC502", f"{rule.path}.errnoRet", f"errno {rule.errno_ret} is above "
                           "4095 (MAX_ERRNO): the kernel returns 4095",
                           "use an errno below 4096")
-
-
-_TOP = 2**64 - 1
-
-
-def _next_fixed(lo: int, mask: int, value: int) -> int | None:
-    """The smallest x >= lo with ``x & mask == value``, or None."""
-    if lo & mask == value:
-        return lo
-    for i in range(64):  # the lowest bit where x can rise above lo gives the smallest x
-        bit = 1 << i
-        if lo & bit or (mask & bit and not value & bit):
-            continue
-        above = ~((bit << 1) - 1) & _TOP
-        if lo & above & mask != value & above:
-            continue
-        return (lo & above) | bit | (value & (bit - 1))
-    return None
-
-
-def _one_argument(cmps: Iterable[ArgCmp]) -> bool:
-    lo, hi, mask, value, excluded = 0, _TOP, 0, 0, set()
-    for c in cmps:
-        if c.op is Op.MASKED_EQ:
-            if (mask & c.mask) & (value ^ c.value):
-                return False  # two masks disagree on a shared bit
-            mask, value = mask | c.mask, value | c.value
-        elif c.op is Op.NE:
-            excluded.add(c.value)
-        else:
-            low, high = {Op.EQ: (c.value, c.value), Op.LT: (0, c.value - 1),
-                         Op.LE: (0, c.value), Op.GT: (c.value + 1, _TOP),
-                         Op.GE: (c.value, _TOP)}[c.op]
-            lo, hi = max(lo, low), min(hi, high)
-    x = _next_fixed(lo, mask, value) if lo <= hi else None
-    while x is not None and x <= hi and x in excluded:
-        x = _next_fixed(x + 1, mask, value) if x < _TOP else None
-    return x is not None and x <= hi
-
-
-def satisfiable(*groups: tuple[ArgCmp, ...]) -> bool:
-    """Whether one call can meet every comparison of every group (AND).
-
-    Arguments are independent, so each index is decided on its own, exactly: the
-    bounds give an interval, the masks fixed bits, and the smallest value in the
-    interval with those bits is stepped past each excluded (NE) value.
-    """
-    by_index: dict[int, list[ArgCmp]] = defaultdict(list)
-    for group in groups:
-        for c in group:
-            by_index[c.index].append(c)
-    return all(_one_argument(cmps) for cmps in by_index.values())
 
 
 def _dead_rules(profile: Profile, default: str, default_errno: int | None,
