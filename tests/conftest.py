@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from seccompat.classify import clear_cache
+from seccompat.classifier import clear_cache
 from seccompat.proc import seccomp_mode
 
 
@@ -23,6 +23,19 @@ def _machine_untouched() -> Iterator[None]:
     yield
     after = state()
     assert after == before, f"the test session changed the root directory: {before} -> {after}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_filter_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``seccompat run --profile`` caches compiled programs under ~/.cache: the
+    tests (and the commands they start) use a directory of their own instead."""
+    saved = os.environ.get("SECCOMPAT_CACHE_DIR")
+    os.environ["SECCOMPAT_CACHE_DIR"] = str(tmp_path_factory.mktemp("filter-cache"))
+    yield
+    if saved is None:
+        del os.environ["SECCOMPAT_CACHE_DIR"]
+    else:
+        os.environ["SECCOMPAT_CACHE_DIR"] = saved
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from seccompat import calls as c
 from seccompat.bpf import Action
-from seccompat.classify import classify
+from seccompat.classifier import classify
 
 from .kernel import immutable_file, in_child
 

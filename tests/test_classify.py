@@ -12,7 +12,7 @@ import pytest
 
 from seccompat import Status, classify, classify_isolated, eperm_is_filtered
 from seccompat.bpf import Action, ArgCmp, Filter, Op, Rule
-from seccompat.classify import cached, clear_cache
+from seccompat.classifier import cached, clear_cache
 from seccompat.probes import PROBES
 from seccompat.raw import syscall
 from seccompat.syscalls import kernel_version, lookup

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from seccompat import calls as c
 from seccompat.bpf import Action
 from seccompat.calls.resolver import resolve_open
-from seccompat.classify import classify
+from seccompat.classifier import classify
 
 from .kernel import in_child
 

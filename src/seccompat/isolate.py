@@ -25,7 +25,7 @@ import signal
 from collections.abc import Sequence
 
 from . import proc
-from .classify import Status, Verdict, cached, probe_result, remember, resolve, unprobed
+from .classifier import Status, Verdict, cached, probe_result, remember, resolve, unprobed
 from .forking import fork, gil
 from .oracle import filter_oracle
 from .probes import PROBES

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno as E
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -42,6 +41,8 @@ def _resolve(command: str) -> str:
         if not os.path.exists(command):
             raise LaunchError(EXIT_NOT_FOUND, f"{command}: no such file or directory")
         return command
+    import shutil
+
     found = shutil.which(command)
     if found is None:
         raise LaunchError(EXIT_NOT_FOUND, f"{command}: command not found")

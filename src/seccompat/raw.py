@@ -22,7 +22,10 @@ import ctypes
 import errno as _errno
 import os
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "fast", "libc", "syscall"]
 

@@ -4,11 +4,27 @@
 program on a ``seccomp_data`` without the kernel, ``load`` installs it.
 """
 
-from .compile import CompileError, compile_filter, dispatch_depth
-from .emulate import InvalidProgram, SeccompData, run, validate
-from .insn import RET, Insn, action_name, disassemble
-from .ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule, parse_errno
-from .load import FLAG_LOG, FLAG_NEW_LISTENER, FLAG_TSYNC, action_available, install
+from __future__ import annotations
+
+from .._lazy import exports
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .compile import CompileError, compile_filter, dispatch_depth
+    from .emulate import InvalidProgram, SeccompData, run, validate
+    from .insn import RET, Insn, action_name, disassemble
+    from .ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule, parse_errno
+    from .load import FLAG_LOG, FLAG_NEW_LISTENER, FLAG_TSYNC, action_available, install
+
+__getattr__, __dir__ = exports(__name__, globals(), {
+    **dict.fromkeys(("CompileError", "compile_filter", "dispatch_depth"), "compile"),
+    **dict.fromkeys(("InvalidProgram", "SeccompData", "run", "validate"), "emulate"),
+    **dict.fromkeys(("RET", "Insn", "action_name", "disassemble"), "insn"),
+    **dict.fromkeys(("Action", "ArchPolicy", "ArgCmp", "Filter", "Op", "Rule", "parse_errno"),
+                    "ir"),
+    **dict.fromkeys(("FLAG_LOG", "FLAG_NEW_LISTENER", "FLAG_TSYNC", "action_available",
+                     "install"), "load"),
+})
 
 __all__ = [
     "FLAG_LOG",

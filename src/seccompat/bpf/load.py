@@ -13,8 +13,23 @@ import errno as E
 import os
 
 from ..raw import syscall
-from ..syscalls import lookup
-from .insn import Insn, pack
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .insn import Insn
+
+
+#: Syscall numbers on this ABI, filled from the table on first use (or, by
+#: ``seccompat run``'s cached path, from its cache entry without loading the table).
+NUMBERS: dict[str, int] = {}
+
+
+def _nr(name: str) -> int:
+    if name not in NUMBERS:
+        from ..syscalls import lookup
+
+        NUMBERS[name] = lookup(name).number
+    return NUMBERS[name]
 
 __all__ = [
     "FLAG_LOG",
@@ -62,24 +77,29 @@ class Prepared:
     raw syscall, with no allocation or Python machinery in between.
     """
 
-    def __init__(self, program: tuple[Insn, ...] | list[Insn]) -> None:
-        self._code = ctypes.create_string_buffer(pack(program))
-        self._fprog = _SockFprog(len(program), ctypes.addressof(self._code))
+    def __init__(self, program: tuple[Insn, ...] | list[Insn] | bytes) -> None:
+        if not isinstance(program, bytes):
+            from .insn import pack
+
+            program = pack(program)
+        self._code = ctypes.create_string_buffer(program)
+        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._code))
         self.address = ctypes.addressof(self._fprog)
 
     def args(self, flags: int = 0) -> tuple[int, int, int, int]:
         """``(nr, op, flags, fprog)`` for seccomp(SECCOMP_SET_MODE_FILTER)."""
-        return lookup("seccomp").number, _SECCOMP_SET_MODE_FILTER, flags, self.address
+        return _nr("seccomp"), _SECCOMP_SET_MODE_FILTER, flags, self.address
 
 
 def no_new_privs_args() -> tuple[int, ...]:
     """``(nr, ...)`` for prctl(PR_SET_NO_NEW_PRIVS, 1)."""
-    return lookup("prctl").number, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0
+    return _nr("prctl"), _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0
 
 
-def install(program: tuple[Insn, ...] | list[Insn], *, flags: int = 0,
+def install(program: tuple[Insn, ...] | list[Insn] | bytes, *, flags: int = 0,
             no_new_privs: bool = True) -> int:
-    """Load *program* on the calling thread (all threads with ``FLAG_TSYNC``).
+    """Load *program* (instructions, or packed as ``struct sock_filter``s) on the
+    calling thread (all threads with ``FLAG_TSYNC``).
 
     Returns the listener fd with ``FLAG_NEW_LISTENER``, else 0.  Raises ``OSError``
     (EACCES without no_new_privs or CAP_SYS_ADMIN, EINVAL for a program the kernel
@@ -92,7 +112,7 @@ def install(program: tuple[Insn, ...] | list[Insn], *, flags: int = 0,
     result, err = syscall(*prepared.args(flags))
     if err == E.ENOSYS and not flags:
         # Before 3.17 (or seccomp() denied with ENOSYS): the prctl interface.
-        result, err = syscall(lookup("prctl").number, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
+        result, err = syscall(_nr("prctl"), _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
                               prepared.address, 0, 0)
     if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
         raise OSError(E.ESRCH, f"seccomp: thread {result} could not be synchronised")
@@ -103,7 +123,7 @@ def action_available(action: int) -> bool:
     """Whether the kernel knows a SECCOMP_RET_* action (4.14+ can say; older kernels
     know ALLOW, ERRNO, TRAP, TRACE and KILL_THREAD)."""
     value = ctypes.c_uint32(action)
-    _, err = syscall(lookup("seccomp").number, _SECCOMP_GET_ACTION_AVAIL, 0,
+    _, err = syscall(_nr("seccomp"), _SECCOMP_GET_ACTION_AVAIL, 0,
                      ctypes.addressof(value))
     if err == E.EINVAL:
         return False

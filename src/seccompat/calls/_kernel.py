@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..classify import Status, Verdict, cached, classify, eperm_is_filtered, remember
+from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, remember
 from ..probes import PROBES
 from ..raw import syscall
 from ..syscalls import lookup

@@ -5,23 +5,28 @@ Usage errors print one line on stderr and exit 2; no traceback reaches the user.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import diff, explain, fix, lint, probe, run, shim
 from .output import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from . import diff, explain, fix, lint, probe, run, shim
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(message)
+
     parser = _Parser(
         prog="seccompat",
         description="Tell a seccomp filter's EPERM from a real one, and reproduce container "
@@ -36,8 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``seccompat`` and ``python -m seccompat``; returns the exit status."""
-    parser = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
+    from .run_cached import try_cached
+
+    status = try_cached(args_list)
+    if status is not None:
+        return status
+    parser = build_parser()
     try:
         args, extra = parser.parse_known_args(args_list)
         if extra:  # names after options (explain P --runtime R clone3): argparse leaves them

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 __all__ = ["UsageError", "print_json", "table"]
 
@@ -23,5 +25,7 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO = sy
 
 
 def print_json(value: Any, out: TextIO = sys.stdout) -> None:
+    import json
+
     json.dump(value, out, indent=2)
     out.write("\n")

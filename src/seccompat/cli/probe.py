@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from .. import proc
-from ..classify import Verdict, classify
+from ..classifier import Verdict, classify
 from ..isolate import classify_isolated
 from ..probes import NEVER_PROBE, PROBES
 from ..syscalls import known, lookup, native_arch

@@ -6,12 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from ..bpf import Action, compile_filter, install, parse_errno
-from ..launch import LaunchError, run_command
+from ..bpf import Action, compile_filter, parse_errno
+from ..bpf.insn import pack
+from ..filter_cache import store
 from ..policy import container_filter
-from ..syscalls import parse_version
+from ..syscalls import lookup, parse_version
 from .output import UsageError
 from .profile_args import add_profile_args, translated
+from .run_cached import cache_key, launch
 
 HELP = "run a command under a seccomp filter, as a container runtime would"
 
@@ -87,15 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"seccompat: denying {what}{extra} with {action} "
               f"({len(program)} BPF instructions, ABIs: "
               f"{', '.join(p.arch.name for p in flt.policies)})", file=sys.stderr)
-    return _launch(command, program)
-
-
-def _launch(command: list[str], program: Any) -> int:
-    try:
-        return run_command(command, lambda: install(program))
-    except LaunchError as exc:
-        print(f"seccompat: {exc}", file=sys.stderr)
-        return exc.status
+    return launch(command, pack(program))
 
 
 def _run_profile(args: argparse.Namespace, command: list[str]) -> int:
@@ -103,10 +97,15 @@ def _run_profile(args: argparse.Namespace, command: list[str]) -> int:
         raise UsageError("--profile replaces --deny, --deny-newer-than, --errno and --action")
     tr, _ = translated(args)
     program = compile_filter(tr.filter)
+    stub = ", ".join(f"{abi} above {top}" for abi, top in tr.stub.items()) or "none"
+    description = (f"{args.profile} as {tr.runtime.label()} installs it "
+                   f"({len(program)} BPF instructions; ENOSYS stub: {stub})")
     for warning in tr.warnings:
         print(f"seccompat: warning: {warning}", file=sys.stderr)
     if args.verbose:
-        stub = ", ".join(f"{abi} above {top}" for abi, top in tr.stub.items()) or "none"
-        print(f"seccompat: {args.profile} as {tr.runtime.label()} installs it "
-              f"({len(program)} BPF instructions; ENOSYS stub: {stub})", file=sys.stderr)
-    return _launch(command, program)
+        print(f"seccompat: {description}", file=sys.stderr)
+    packed = pack(program)
+    numbers = {name: lookup(name).number for name in ("seccomp", "prctl")}
+    store(cache_key(args.profile, args.runtime, args.kernel, args.caps),
+          (packed, tr.warnings, description, numbers))
+    return launch(command, packed)
