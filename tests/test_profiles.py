@@ -328,6 +328,15 @@ def test_explained_emulated_and_kernel_agree(name: str, runtime: str, in_kernel:
         assert _explained_action(explained[nr], args) == decided, (nr, args)
         assert run(program, SeccompData(nr, AUDIT_ARCH["x86_64"], args=args)) == decided.value
         want.append(_oracle_kind(decided))
+    # The compat ABI's policy too (no kernel check: a 64-bit process makes x86_64 calls).
+    x86 = [p for p in tr.filter.policies if p.arch.name == "x86"]
+    for policy32 in x86:
+        for nr, args in _cases(dict(policy32.rules)):
+            e = explain(tr, policy32.arch, [str(nr)])[0]
+            decided = policy32.decide(nr, args)
+            assert _explained_action(e, args) == decided, ("x86", nr, args)
+            data = SeccompData(nr, AUDIT_ARCH["x86"], args=args)
+            assert run(program, data) == decided.value, ("x86", nr, args)
     if not in_kernel:
         return
     results = in_child(scan, cases, filter=tr.filter, timeout=120).get()

@@ -18,10 +18,15 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import argparse
+#: Subcommands in help order; each module has ``register(subparsers)``.
+COMMANDS = ("probe", "run", "shim", "explain", "lint", "fix", "diff")
 
-    from . import diff, explain, fix, lint, probe, run, shim
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with every subcommand, or just *only* (a command the user named:
+    the others' modules are not even imported)."""
+    import argparse
+    import importlib
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> None:  # type: ignore[override]
@@ -34,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seccompat {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (probe, run, shim, explain, lint, fix, diff):
-        module.register(sub)
+    for name in [only] if only in COMMANDS else COMMANDS:
+        importlib.import_module(f".{name}", __name__).register(sub)
     return parser
 
 
@@ -47,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = try_cached(args_list)
     if status is not None:
         return status
-    parser = build_parser()
+    named = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(named)
     try:
         args, extra = parser.parse_known_args(args_list)
         if extra:  # names after options (explain P --runtime R clone3): argparse leaves them
