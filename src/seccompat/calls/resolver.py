@@ -50,6 +50,7 @@ import os
 import stat
 
 from ..proc import PROC_SUPER_MAGIC, fs_magic, procfs_trusted
+from ..raw import fast
 
 __all__ = ["RETRIES", "resolve_open"]
 
@@ -181,11 +182,11 @@ def resolve_open(dir_fd: int, path: bytes, flags: int, mode: int, resolve: int) 
         raise _err(E.ENOENT)
     if resolve & RESOLVE_CACHED:
         raise _err(E.EAGAIN)  # the kernel may answer this too: only the dcache walk
+    quick = _quick(dir_fd, path, flags, resolve)
+    if quick is not None:
+        return quick
     root = os.open(b".", _PATH | os.O_DIRECTORY, dir_fd=None if dir_fd == -100 else dir_fd)
     try:
-        quick = _quick(root, path, flags, resolve)
-        if quick is not None:
-            return quick
         for _ in range(RETRIES):
             walk = _Walk(root, resolve)
             try:
@@ -199,39 +200,23 @@ def resolve_open(dir_fd: int, path: bytes, flags: int, mode: int, resolve: int) 
         os.close(root)
 
 
-def _quick(root: int, path: bytes, flags: int, resolve: int) -> int | None:
+def _quick(dir_fd: int, path: bytes, flags: int, resolve: int) -> int | None:
     """The common case in two lookups: let the kernel walk a plain relative path in
     one openat(O_PATH|O_NOFOLLOW), then require that the object's path, as
-    /proc/self/fd reports it, is the root's path plus exactly that path.  Equal
-    strings mean every component was a real directory entry: no symlink followed,
-    no escape.  Anything else (symlinks, "..", O_CREAT, NO_XDEV, an untrusted
-    /proc) returns None: the full walk decides."""
-    names = path.split(b"/")
-    if (path.startswith(b"/") or any(n in (b"", b".", b"..") for n in names)
-            or flags & (os.O_CREAT | os.O_TMPFILE) or resolve & RESOLVE_NO_XDEV
-            or not procfs_trusted()):
+    /proc/self/fd reports it, is the directory's path plus exactly that path.
+    Equal strings mean every component was a real directory entry: no symlink
+    followed, no escape (a concurrent rename or chdir makes them differ, never
+    match wrongly).  The object is then reopened through /proc and must be the
+    same inode.  Anything else (symlinks, "..", O_CREAT, NO_XDEV, an untrusted
+    /proc) returns None: the full walk decides.
+
+    The C accelerator does the lookups (``_rawcall.quick_open``); without it
+    (``SECCOMPAT_PURE_PYTHON``) every resolution takes the full walk.  /proc is
+    checked with statfs(2) on every call."""
+    if fast is None or flags & (os.O_CREAT | os.O_TMPFILE) or resolve & RESOLVE_NO_XDEV:
         return None
-    try:
-        fd = os.open(path, _PATH, dir_fd=root)
-    except OSError:
-        return None
-    try:
-        where = os.readlink(f"/proc/self/fd/{fd}".encode())
-        base = os.readlink(f"/proc/self/fd/{root}".encode())
-        st = os.fstat(fd)
-        if where != (base.rstrip(b"/") + b"/" + path) or stat.S_ISLNK(st.st_mode):
-            return None
-        if flags & os.O_DIRECTORY and not stat.S_ISDIR(st.st_mode):
-            return None  # the full walk gives the kernel's error
-        if flags & os.O_PATH:
-            return os.dup(fd)
-        result = os.open(f"/proc/self/fd/{fd}", flags & ~os.O_NOFOLLOW)
-        if _identity(result) != (st.st_dev, st.st_ino):
-            os.close(result)
-            return None
-        return result
-    finally:
-        os.close(fd)
+    fd: int = fast.quick_open(dir_fd, path, flags)  # checks the path's shape and /proc
+    return None if fd < 0 else fd
 
 
 def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
