@@ -675,3 +675,51 @@ def test_paths_may_be_str_bytes_or_pathlike(tmp_path: Path) -> None:
     for form in (str(f), os.fsencode(f), f):
         assert c.statx(form).stx_size == 1
         assert c.access(form, os.R_OK)
+
+
+# --- the C entries against the Python implementations they hand over to -----------
+
+def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        value = fn(*args, **kwargs)
+    except Exception as exc:  # the kind and errno are what must agree
+        return (type(exc).__name__, getattr(exc, "errno", None))
+    return ("ok", len(value) if isinstance(value, bytes) else value)
+
+
+def test_c_entries_agree_with_python(tmp_path: Path) -> None:
+    from seccompat.calls import copy, faccess, fds, random
+    from seccompat.raw import fast
+
+    if fast is None or not hasattr(fast, "set_wrapper"):
+        pytest.skip("the C accelerator is not built")
+    missing = str(tmp_path / "missing")
+    (tmp_path / "f").write_text("x")
+    cases: list[tuple[Callable[..., Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+    cases = [(c.access, faccess._access, (p, m), kw)
+             for p in ("/", str(tmp_path / "f"), missing, b"/", "a\0b", 3.5)
+             for m in (0, os.R_OK, os.W_OK | os.X_OK, 8, -1, True)
+             for kw in ({}, {"effective_ids": True}, {"follow_symlinks": False},
+                        {"dir_fd": None}, {"effective_ids": 1})]
+    cases += [(c.getrandom, random._getrandom, (n, *f), {})
+              for n in (0, 1, 32, -1, 2**40, True, 1.0) for f in ((), (0,), (1,), (0x1000,))]
+    cases += [(c.close_range, fds._close_range, a, {})
+              for a in ((10_000, 10_000), (5, 3), (1 << 32, 1 << 32), (-1, 2), (9000, 9001, 8),
+                        (9000, "x"), (9000, 9001, 0, 0))]
+    for c_fn, py_fn, args, kwargs in cases:
+        assert _outcome(c_fn, *args, **kwargs) == _outcome(py_fn, *args, **kwargs), \
+            (c_fn.__name__, args, kwargs)
+    # copy_file_range moves data: each side gets its own fresh pair of files.
+    copies: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((), {}), ((0, 0), {}), ((None, 5), {}), ((-1,), {}), ((), {"offset_src": 2}),
+        ((0,), {"offset_src": 0}), ((), {"offset_dst": "x"}), ((), {"bogus": 1})]
+    for args, kwargs in copies:
+        got = []
+        for fn in (c.copy_file_range, copy._copy_file_range):
+            src, dst = tmp_path / "src", tmp_path / "dst"
+            src.write_bytes(b"0123456789")
+            dst.write_bytes(b"")
+            with open(src, "rb") as a, open(dst, "r+b") as b:
+                got.append((_outcome(fn, a.fileno(), b.fileno(), 8, *args, **kwargs),
+                            b.read(), a.tell()))
+        assert got[0] == got[1], (args, kwargs)

@@ -315,6 +315,242 @@ python:
     return PyObject_Vectorcall(openat2_python, args, nargsf, kwnames);
 }
 
+/* Wrappers whose plain case runs here (seccompat.calls registers them): exact
+ * ints and str/bytes paths, the kernel's success or its definite answer.  Every
+ * other case -- odd arguments, ENOSYS, EPERM (filtered or genuine: the Python side
+ * asks), a genuine error that must become an OSError -- goes to the registered
+ * Python implementation, which is the reference and repeats the side-effect-free
+ * call. */
+enum { W_ACCESS, W_CLOSE_RANGE, W_GETRANDOM, W_COPY_FILE_RANGE, W_COUNT };
+/* By the syscall each makes, as the Python side names them. */
+static const char *const wrapper_names[W_COUNT] = {
+    "faccessat2", "close_range", "getrandom", "copy_file_range"};
+static PyObject *wrapper_python[W_COUNT];
+static long wrapper_nr[W_COUNT];
+/* Set once some thread saw the call filtered or missing: the plain case then goes
+ * straight to Python, whose per-thread verdicts decide (this flag never does). */
+static int wrapper_skip[W_COUNT];
+
+static int
+wrapper_index(const char *name)
+{
+    for (int i = 0; i < W_COUNT; i++)
+        if (strcmp(name, wrapper_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static PyObject *
+mark_doomed(PyObject *module, PyObject *name)
+{
+    const char *text;
+    int i;
+
+    (void)module;
+    text = PyUnicode_AsUTF8(name);
+    if (text == NULL)
+        return NULL;
+    i = wrapper_index(text);
+    if (i >= 0)
+        wrapper_skip[i] = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+set_wrapper(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    const char *name;
+    long nr;
+
+    (void)module;
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "set_wrapper(name, nr, implementation)");
+        return NULL;
+    }
+    name = PyUnicode_AsUTF8(args[0]);
+    nr = PyLong_AsLong(args[1]);
+    if (name == NULL || (nr == -1 && PyErr_Occurred()))
+        return NULL;
+    int i = wrapper_index(name);
+    if (i < 0) {
+        PyErr_Format(PyExc_ValueError, "no C entry for %s", name);
+        return NULL;
+    }
+    Py_XSETREF(wrapper_python[i], Py_NewRef(args[2]));
+    wrapper_nr[i] = nr;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+delegate(int which, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (wrapper_python[which] == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "%s: no implementation registered",
+                     wrapper_names[which]);
+        return NULL;
+    }
+    return PyObject_Vectorcall(wrapper_python[which], args, nargsf, kwnames);
+}
+
+/* access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True) */
+static PyObject *
+access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    long mode, flags = 0, r;
+    PyObject *path = NULL;
+    int err;
+
+    (void)module;
+    if (nargs != 2 || wrapper_skip[W_ACCESS] || !small_uint(args[1], &mode)
+        || mode > 7)
+        return delegate(W_ACCESS, args, nargsf, kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0 && value == Py_None)
+            continue;
+        if (PyUnicode_CompareWithASCIIString(key, "effective_ids") == 0 && PyBool_Check(value)) {
+            flags |= value == Py_True ? AT_EACCESS : 0;
+            continue;
+        }
+        if (PyUnicode_CompareWithASCIIString(key, "follow_symlinks") == 0 && PyBool_Check(value)) {
+            flags |= value == Py_False ? AT_SYMLINK_NOFOLLOW : 0;
+            continue;
+        }
+        return delegate(W_ACCESS, args, nargsf, kwnames);
+    }
+    if (!PyUnicode_CheckExact(args[0]) && !PyBytes_CheckExact(args[0]))
+        return delegate(W_ACCESS, args, nargsf, kwnames);
+    if (!PyUnicode_FSConverter(args[0], &path)) {
+        PyErr_Clear();
+        return delegate(W_ACCESS, args, nargsf, kwnames);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(wrapper_nr[W_ACCESS], AT_FDCWD, PyBytes_AS_STRING(path), mode, flags);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (!err)
+        Py_RETURN_TRUE;
+    if (err != ENOSYS && err != EPERM)
+        Py_RETURN_FALSE;
+    return delegate(W_ACCESS, args, nargsf, kwnames);
+}
+
+/* close_range(first, last, flags=0) */
+static PyObject *
+close_range_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    long first, last, flags = 0, r;
+
+    (void)module;
+    if (kwnames != NULL || nargs < 2 || nargs > 3 || wrapper_skip[W_CLOSE_RANGE]
+        || !small_uint(args[0], &first) || !small_uint(args[1], &last)
+        || (nargs == 3 && !small_uint(args[2], &flags)))
+        return delegate(W_CLOSE_RANGE, args, nargsf, kwnames);
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(wrapper_nr[W_CLOSE_RANGE], first, last, flags);
+    Py_END_ALLOW_THREADS
+    if (r == 0)
+        Py_RETURN_NONE;
+    return delegate(W_CLOSE_RANGE, args, nargsf, kwnames);
+}
+
+/* getrandom(size, flags=0) */
+#define GETRANDOM_MAX_PER_CALL (32L << 20)
+
+static PyObject *
+getrandom_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    long size, flags = 0, r;
+    PyObject *out;
+    int err;
+
+    (void)module;
+    if (kwnames != NULL || nargs < 1 || nargs > 2 || wrapper_skip[W_GETRANDOM]
+        || !small_uint(args[0], &size) || size > GETRANDOM_MAX_PER_CALL
+        || (nargs == 2 && !small_uint(args[1], &flags)))
+        return delegate(W_GETRANDOM, args, nargsf, kwnames);
+    out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(wrapper_nr[W_GETRANDOM], size ? PyBytes_AS_STRING(out) : NULL, size, flags);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    if (err) {
+        Py_DECREF(out);
+        return delegate(W_GETRANDOM, args, nargsf, kwnames);
+    }
+    if (r != size && _PyBytes_Resize(&out, r) != 0)
+        return NULL;
+    return out;
+}
+
+/* copy_file_range(src, dst, count, offset_src=None, offset_dst=None) */
+static int
+offset_arg(PyObject *obj, long long *value, long long **ptr)
+{
+    /* None: the file offset (NULL); an exact int >= 0: that offset. */
+    int overflow = 0;
+
+    if (obj == NULL || obj == Py_None) {
+        *ptr = NULL;
+        return 1;
+    }
+    if (!PyLong_CheckExact(obj))
+        return 0;
+    *value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow || *value < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    *ptr = value;
+    return 1;
+}
+
+static PyObject *
+copy_file_range_entry(PyObject *module, PyObject *const *args, size_t nargsf,
+                      PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *off_src_obj = nargs > 3 ? args[3] : NULL, *off_dst_obj = nargs > 4 ? args[4] : NULL;
+    long long off_src, off_dst, *src_ptr, *dst_ptr;
+    long src, dst, count, r;
+    int overflow = 0;
+
+    (void)module;
+    if (nargs < 3 || nargs > 5 || wrapper_skip[W_COPY_FILE_RANGE])
+        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i), **slot;
+        if (PyUnicode_CompareWithASCIIString(key, "offset_src") == 0) slot = &off_src_obj;
+        else if (PyUnicode_CompareWithASCIIString(key, "offset_dst") == 0) slot = &off_dst_obj;
+        else return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
+        if (*slot != NULL)  /* given twice: let Python say so */
+            return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
+        *slot = args[nargs + i];
+    }
+    if (!small_uint(args[0], &src) || !small_uint(args[1], &dst) || src > INT_MAX
+        || dst > INT_MAX || !PyLong_CheckExact(args[2])
+        || !offset_arg(off_src_obj, &off_src, &src_ptr)
+        || !offset_arg(off_dst_obj, &off_dst, &dst_ptr))
+        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
+    count = PyLong_AsLongAndOverflow(args[2], &overflow);
+    if (overflow || count < 0) {
+        PyErr_Clear();
+        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(wrapper_nr[W_COPY_FILE_RANGE], src, src_ptr, dst, dst_ptr, count, 0);
+    Py_END_ALLOW_THREADS
+    if (r >= 0)
+        return PyLong_FromLong(r);
+    return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
+}
+
 /* quick_open(dir_fd, path, flags) -> fd, or -1 when the full walk must decide.
  *
  * The resolver's common case (seccompat.calls.resolver._quick has the reasoning):
@@ -432,6 +668,30 @@ quick_open(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyMethodDef methods[] = {
+    {"set_wrapper", (PyCFunction)(void (*)(void))set_wrapper, METH_FASTCALL,
+     "set_wrapper(name, nr, implementation): register a wrapper's number and Python path"},
+    {"access", (PyCFunction)(void (*)(void))access_entry, METH_FASTCALL | METH_KEYWORDS,
+     "access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True)\n--\n\n"
+     "os.access with the same signature, right under a seccomp filter: faccessat2(2)\n"
+     "first; when the kernel lacks it or a filter blocks it, the checks emulated in\n"
+     "the kernel's order. Details: seccompat.calls.faccess."},
+    {"mark_doomed", (PyCFunction)mark_doomed, METH_O,
+     "mark_doomed(syscall): some thread saw it filtered or missing; send its plain case\n"
+     "to Python from now on"},
+    {"getrandom", (PyCFunction)(void (*)(void))getrandom_entry, METH_FASTCALL | METH_KEYWORDS,
+     "getrandom(size, flags=0)\n--\n\n"
+     "getrandom(2) -- up to size random bytes (os.getrandom's semantics). Linux 3.17;\n"
+     "fallback /dev/urandom. Details: seccompat.calls.random."},
+    {"copy_file_range", (PyCFunction)(void (*)(void))copy_file_range_entry,
+     METH_FASTCALL | METH_KEYWORDS,
+     "copy_file_range(src, dst, count, offset_src=None, offset_dst=None)\n--\n\n"
+     "copy_file_range(2) -- copy up to count bytes between file descriptors. Linux 4.5;\n"
+     "fallback pread/pwrite after the kernel's checks. Details: seccompat.calls.copy."},
+    {"close_range", (PyCFunction)(void (*)(void))close_range_entry, METH_FASTCALL | METH_KEYWORDS,
+     "close_range(first, last, flags=0)\n--\n\n"
+     "close_range(2) -- close (or mark close-on-exec) every open descriptor from first\n"
+     "to last. Linux 5.9; fallback over exactly the open descriptors. Details:\n"
+     "seccompat.calls.fds."},
     {"quick_open", (PyCFunction)(void (*)(void))quick_open, METH_FASTCALL,
      "quick_open(dir_fd, path, flags) -> fd, or -1: the resolver's common case"},
     {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,

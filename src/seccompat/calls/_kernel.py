@@ -25,7 +25,7 @@ from typing import Any
 
 from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, remember
 from ..probes import PROBES
-from ..raw import syscall
+from ..raw import fast, syscall
 from ..syscalls import lookup
 
 __all__ = ["FALLBACK", "NR", "SyscallUnavailable", "attempt", "dir_fd_arg", "doomed",
@@ -88,6 +88,14 @@ def _doomed() -> set[str]:
         return _local.doomed  # type: ignore[no-any-return]
 
 
+def _doom(doomed: set[str], name: str) -> None:
+    """Remember for this thread that *name* is filtered or missing; tell the C entries
+    too, which then leave its plain case to the Python side."""
+    doomed.add(name)
+    if fast is not None and hasattr(fast, "mark_doomed"):
+        fast.mark_doomed(name)
+
+
 def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
     """Make syscall *name*; return its result, ``FALLBACK``, or raise ``OSError``.
 
@@ -118,10 +126,10 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
             remember(name, spec.probe_args(_ints(args)),
                      Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
                              "the call itself returned ENOSYS"))
-        doomed.add(name)
+        _doom(doomed, name)
         return FALLBACK
     if spec is not None and eperm_is_filtered(name, _ints(args)):
-        doomed.add(name)
+        _doom(doomed, name)
         return FALLBACK
     raise OSError(err, os.strerror(err))
 

@@ -7,10 +7,11 @@ import errno as E
 import fcntl
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
-from ..raw import syscall
-from ._kernel import FALLBACK, NR, attempt, doomed, oserror, to_fd
+from ..raw import fast
+from ._kernel import FALLBACK, NR, attempt, oserror, to_fd
 
 __all__ = ["copy_file_range"]
 
@@ -49,8 +50,8 @@ def _check_like_the_kernel(src: int, dst: int, count: int, off_src: int | None,
             raise oserror(E.EINVAL)  # overlapping ranges of one file
 
 
-def copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = None,
-                    offset_dst: int | None = None) -> int:
+def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = None,
+                     offset_dst: int | None = None) -> int:
     """copy_file_range(2) -- copy up to *count* bytes from fd *src* to fd *dst*.
 
     With an offset None the file offset is used and advanced; with an int it is
@@ -60,13 +61,6 @@ def copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = Non
     of one file); a genuine EPERM (immutable destination) comes from the write.
     Cross-filesystem EXDEV and EOPNOTSUPP are the kernel's answers and are raised.
     """
-    if type(src) is int and type(dst) is int and type(count) is int and 0 <= count < 2**63 \
-            and offset_src is None and offset_dst is None and not doomed("copy_file_range"):
-        result, err = syscall(NR.copy_file_range, src, 0, dst, 0, count, 0)
-        if not err:
-            return result
-        if err != E.ENOSYS and err != E.EPERM:  # noqa: PLR1714 (hot path)
-            raise oserror(err)
     src, dst = to_fd(src, "src"), to_fd(dst, "dst")
     if isinstance(count, bool) or not isinstance(count, int):
         raise TypeError(f"count must be an int, not {type(count).__name__}")
@@ -102,3 +96,13 @@ def copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = Non
                 break  # as the kernel: report what was copied, the error comes next time
             raise oserror(exc) from None
     return copied
+
+
+copy_file_range: Callable[..., int]
+if fast is not None and hasattr(fast, "set_wrapper"):
+    # The C entry makes the plain call itself and hands every other case (offsets,
+    # odd arguments, any failure), with the same arguments, to _copy_file_range.
+    fast.set_wrapper("copy_file_range", NR.copy_file_range, _copy_file_range)
+    copy_file_range = fast.copy_file_range
+else:
+    copy_file_range = _copy_file_range

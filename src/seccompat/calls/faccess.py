@@ -41,7 +41,7 @@ import fcntl
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -318,23 +318,26 @@ def faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> N
         raise oserror(err, path)
 
 
-def access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = False,
-           follow_symlinks: bool = True) -> bool:
+def _access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = False,
+            follow_symlinks: bool = True) -> bool:
     """``os.access`` with the same signature, right under a seccomp filter.
 
     True when access is granted, False for any error, as ``os.access``; bad
     arguments raise TypeError or ValueError.  See :func:`faccessat2`.
     """
     flags = (AT_EACCESS if effective_ids else 0) | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
-    if fast is not None and type(path) is str and dir_fd is None and type(mode) is int \
-            and 0 <= mode <= 7 and not doomed("faccessat2"):
-        got = fast.path_call(NR.faccessat2, -100, path, mode, flags)
-        if got == 0:
-            return True
-        if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
-            return False
     try:
         faccessat2(path, mode, dir_fd=dir_fd, flags=flags)
     except OSError:
         return False
     return True
+
+
+access: Callable[..., bool]
+if fast is not None and hasattr(fast, "set_wrapper"):
+    # The C entry answers the plain case itself (os.access's cost) and hands every
+    # other, with the same arguments, to _access.
+    fast.set_wrapper("faccessat2", NR.faccessat2, _access)
+    access = fast.access
+else:
+    access = _access

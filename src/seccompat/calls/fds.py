@@ -6,10 +6,11 @@ import errno as E
 import fcntl
 import os
 import resource
+from collections.abc import Callable
 
-from ..raw import syscall
+from ..raw import fast, syscall
 from ..syscalls import lookup
-from ._kernel import FALLBACK, NR, attempt, doomed, flags_arg, oserror
+from ._kernel import FALLBACK, NR, attempt, flags_arg, oserror
 
 __all__ = ["CLOSE_RANGE_CLOEXEC", "CLOSE_RANGE_UNSHARE", "close_range"]
 
@@ -30,7 +31,7 @@ def _open_fds() -> list[int]:
     return sorted(int(name) for name in listing)
 
 
-def close_range(first: int, last: int, flags: int = 0) -> None:
+def _close_range(first: int, last: int, flags: int = 0) -> None:
     """close_range(2) -- close (or, with CLOSE_RANGE_CLOEXEC, mark close-on-exec) every
     open descriptor from *first* to *last* inclusive (``last`` up to 2**32-1).
 
@@ -39,14 +40,6 @@ def close_range(first: int, last: int, flags: int = 0) -> None:
     fcntl(F_SETFD) on exactly the open descriptors (from /proc/self/fd, else every
     number below RLIMIT_NOFILE).
     """
-    if type(first) is int and type(last) is int and type(flags) is int \
-            and 0 <= first <= _UINT_MAX and 0 <= last <= _UINT_MAX and 0 <= flags <= _UINT_MAX \
-            and not doomed("close_range"):
-        _, err = syscall(NR.close_range, first, last, flags)
-        if not err:
-            return
-        if err != E.ENOSYS and err != E.EPERM:  # noqa: PLR1714 (hot path)
-            raise oserror(err)
     for value, name in ((first, "first"), (last, "last")):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -75,3 +68,13 @@ def close_range(first: int, last: int, flags: int = 0) -> None:
             except OSError as exc:
                 if exc.errno != E.EBADF:  # gone already: as the kernel, ignore
                     raise
+
+
+close_range: Callable[..., None]
+if fast is not None and hasattr(fast, "set_wrapper"):
+    # The C entry makes the plain call itself and hands every other case (odd
+    # arguments, any failure), with the same arguments, to _close_range.
+    fast.set_wrapper("close_range", NR.close_range, _close_range)
+    close_range = fast.close_range
+else:
+    close_range = _close_range

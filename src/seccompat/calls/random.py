@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno as E
 import os
+from collections.abc import Callable
 
 from ..raw import fast
 from ._kernel import FALLBACK, NR, attempt, doomed, flags_arg, oserror
@@ -14,7 +15,7 @@ GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE = 0x1, 0x2, 0x4
 _MAX_PER_CALL = 32 << 20  # a short read, as getrandom(2) itself may return
 
 
-def getrandom(size: int, flags: int = 0) -> bytes:
+def _getrandom(size: int, flags: int = 0) -> bytes:
     """getrandom(2) -- up to *size* random bytes (``os.getrandom``'s semantics).
 
     GRND_NONBLOCK: EAGAIN instead of waiting for entropy; GRND_RANDOM: the
@@ -24,15 +25,8 @@ def getrandom(size: int, flags: int = 0) -> bytes:
     At most 32 MiB are returned per call (a short read, which the API allows).
     """
     if type(size) is int and 0 <= size <= _MAX_PER_CALL and type(flags) is int \
-            and 0 <= flags <= 0xFFFFFFFF:
-        if doomed("getrandom"):
-            return _fallback(size, flags)
-        if fast is not None:
-            got = fast.out_call(NR.getrandom, size, flags)
-            if type(got) is bytes:
-                return got
-            if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
-                raise oserror(-got)
+            and 0 <= flags <= 0xFFFFFFFF and doomed("getrandom"):
+        return _fallback(size, flags)
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"size must be an int, not {type(size).__name__}")
     if not 0 <= size < 2**63:
@@ -72,3 +66,13 @@ def _read_source(size: int, flags: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+getrandom: Callable[..., bytes]
+if fast is not None and hasattr(fast, "set_wrapper"):
+    # The C entry makes the plain call itself and hands every other case (odd
+    # arguments, any failure), with the same arguments, to _getrandom.
+    fast.set_wrapper("getrandom", NR.getrandom, _getrandom)
+    getrandom = fast.getrandom
+else:
+    getrandom = _getrandom
