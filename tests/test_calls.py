@@ -689,6 +689,7 @@ def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def test_c_entries_agree_with_python(tmp_path: Path) -> None:
     from seccompat.calls import copy, faccess, fds, random
+    from seccompat.calls import stat as stat_module
     from seccompat.raw import fast
 
     if fast is None or not hasattr(fast, "set_wrapper"):
@@ -701,6 +702,13 @@ def test_c_entries_agree_with_python(tmp_path: Path) -> None:
              for m in (0, os.R_OK, os.W_OK | os.X_OK, 8, -1, True)
              for kw in ({}, {"effective_ids": True}, {"follow_symlinks": False},
                         {"dir_fd": None}, {"effective_ids": 1})]
+    link = tmp_path / "link"
+    link.symlink_to(missing)
+    cases += [(c.statx, stat_module._statx, (p, *m), kw)
+              for p in ("/", str(link), missing, b"/", "a\0b", 0, 3.5)
+              for m in ((), (0,), (0x7FF | 0x800 | 0x1000,), (0x8000_0000,), (-1,))
+              for kw in ({}, {"follow_symlinks": False}, {"flags": 0}, {"flags": 0x800},
+                         {"dir_fd": None}, {"follow_symlinks": 0})]
     cases += [(c.getrandom, random._getrandom, (n, *f), {})
               for n in (0, 1, 32, -1, 2**40, True, 1.0) for f in ((), (0,), (1,), (0x1000,))]
     cases += [(c.close_range, fds._close_range, a, {})

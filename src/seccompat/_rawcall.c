@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/sysmacros.h>
 #include <stdio.h>
 
 #define PROC_SUPER_MAGIC 0x9fa0
@@ -131,77 +132,6 @@ path_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_END_ALLOW_THREADS
     Py_DECREF(path);
     return PyLong_FromLong(err ? -err : r);
-}
-
-/* path_out_call(nr, dirfd, path, a, b, size) -> syscall(nr, dirfd, path, a, b, buf) */
-static PyObject *
-path_out_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *path = NULL, *buf;
-    long nr, dirfd, a, b, size, r;
-    int err;
-
-    (void)module;
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "path_out_call(nr, dirfd, path, a, b, size)");
-        return NULL;
-    }
-    if (as_long(args[0], &nr) < 0 || as_long(args[1], &dirfd) < 0 ||
-        as_long(args[3], &a) < 0 || as_long(args[4], &b) < 0 ||
-        as_long(args[5], &size) < 0 || !PyUnicode_FSConverter(args[2], &path))
-        return NULL;
-    buf = PyBytes_FromStringAndSize(NULL, size);
-    if (buf == NULL) {
-        Py_DECREF(path);
-        return NULL;
-    }
-    memset(PyBytes_AS_STRING(buf), 0, (size_t)size);
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(nr, dirfd, PyBytes_AS_STRING(path), a, b, PyBytes_AS_STRING(buf));
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
-    if (err) {
-        Py_DECREF(buf);
-        return PyLong_FromLong(-err);
-    }
-    return buf;
-}
-
-/* out_call(nr, size, flags) -> syscall(nr, buf, size, flags), the bytes written */
-static PyObject *
-out_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    long nr, size, flags, r;
-    int err;
-    PyObject *buf;
-
-    (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "out_call(nr, size, flags)");
-        return NULL;
-    }
-    if (as_long(args[0], &nr) < 0 || as_long(args[1], &size) < 0 ||
-        as_long(args[2], &flags) < 0)
-        return NULL;
-    if (size < 0) {
-        PyErr_SetString(PyExc_ValueError, "size must be non-negative");
-        return NULL;
-    }
-    buf = PyBytes_FromStringAndSize(NULL, size);
-    if (buf == NULL)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(nr, PyBytes_AS_STRING(buf), size, flags);
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    if (err) {
-        Py_DECREF(buf);
-        return PyLong_FromLong(-err);
-    }
-    if (r != size && _PyBytes_Resize(&buf, r) < 0)
-        return NULL;
-    return buf;
 }
 
 /* openat2(path, flags=O_RDONLY, mode=0o777, *, dir_fd=None, resolve=0): the
@@ -321,10 +251,10 @@ python:
  * asks), a genuine error that must become an OSError -- goes to the registered
  * Python implementation, which is the reference and repeats the side-effect-free
  * call. */
-enum { W_ACCESS, W_CLOSE_RANGE, W_GETRANDOM, W_COPY_FILE_RANGE, W_COUNT };
+enum { W_ACCESS, W_CLOSE_RANGE, W_GETRANDOM, W_COPY_FILE_RANGE, W_STATX, W_COUNT };
 /* By the syscall each makes, as the Python side names them. */
 static const char *const wrapper_names[W_COUNT] = {
-    "faccessat2", "close_range", "getrandom", "copy_file_range"};
+    "faccessat2", "close_range", "getrandom", "copy_file_range", "statx"};
 static PyObject *wrapper_python[W_COUNT];
 static long wrapper_nr[W_COUNT];
 /* Set once some thread saw the call filtered or missing: the plain case then goes
@@ -551,6 +481,138 @@ copy_file_range_entry(PyObject *module, PyObject *const *args, size_t nargsf,
     return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
 }
 
+/* statx(path, mask=STATX_BASIC_STATS, *, dir_fd=None, follow_symlinks=True, flags=0)
+ * -> seccompat.calls.stat.Statx, built here from struct statx (include/uapi/linux/
+ * stat.h, 256 bytes) exactly as _from_kernel builds it. */
+static PyObject *statx_result_type = NULL;
+
+static PyObject *
+set_statx_result(PyObject *module, PyObject *type)
+{
+    (void)module;
+    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "set_statx_result(a tuple subclass)");
+        return NULL;
+    }
+    Py_XSETREF(statx_result_type, Py_NewRef(type));
+    Py_RETURN_NONE;
+}
+
+#define U32(off) (*(const uint32_t *)(buf + (off)))
+#define U16(off) (*(const uint16_t *)(buf + (off)))
+#define U64(off) (*(const uint64_t *)(buf + (off)))
+#define I64(off) (*(const int64_t *)(buf + (off)))
+
+static PyObject *
+ns_or_none(const unsigned char *buf, size_t off, int present)
+{
+    __int128 ns = (__int128)I64(off) * 1000000000 + U32(off + 8);
+    if (!present)
+        Py_RETURN_NONE;
+    if (ns > INT64_MAX || ns < INT64_MIN)  /* beyond 2262: Python's ints, not ours */
+        return NULL;
+    return PyLong_FromLongLong((long long)ns);
+}
+
+static PyObject *
+statx_tuple(const unsigned char *buf)
+{
+    uint32_t mask = U32(0);
+    int dio = (mask & 0x2000) != 0;
+    PyObject *values[21];
+    PyObject *tuple, *args, *result = NULL;
+    int i, ok = 1;
+
+    values[0] = PyLong_FromUnsignedLong(mask);
+    values[1] = PyLong_FromUnsignedLong(U32(4));
+    values[2] = PyLong_FromUnsignedLongLong(U64(8));
+    values[3] = PyLong_FromUnsignedLongLong(U64(56));
+    values[4] = PyLong_FromUnsignedLong(U32(16));
+    values[5] = PyLong_FromUnsignedLong(U32(20));
+    values[6] = PyLong_FromUnsignedLong(U32(24));
+    values[7] = PyLong_FromUnsignedLong(U16(28));
+    values[8] = PyLong_FromUnsignedLongLong(U64(32));
+    values[9] = PyLong_FromUnsignedLongLong(U64(40));
+    values[10] = PyLong_FromUnsignedLongLong(U64(48));
+    values[11] = ns_or_none(buf, 64, 1);
+    values[12] = ns_or_none(buf, 80, (mask & 0x800) != 0);
+    values[13] = ns_or_none(buf, 96, 1);
+    values[14] = ns_or_none(buf, 112, 1);
+    values[15] = PyLong_FromUnsignedLongLong(makedev(U32(128), U32(132)));
+    values[16] = PyLong_FromUnsignedLongLong(makedev(U32(136), U32(140)));
+    values[17] = mask & (0x1000 | 0x4000) ? PyLong_FromUnsignedLongLong(U64(144))
+                                          : Py_NewRef(Py_None);
+    values[18] = dio ? PyLong_FromUnsignedLong(U32(152)) : Py_NewRef(Py_None);
+    values[19] = dio ? PyLong_FromUnsignedLong(U32(156)) : Py_NewRef(Py_None);
+    values[20] = mask & 0x8000 ? PyLong_FromUnsignedLongLong(U64(160)) : Py_NewRef(Py_None);
+    for (i = 0; i < 21; i++)
+        ok &= values[i] != NULL;
+    if (!ok) {
+        for (i = 0; i < 21; i++)
+            Py_XDECREF(values[i]);
+        PyErr_Clear();
+        return NULL;  /* the caller hands over to Python */
+    }
+    tuple = PyTuple_New(21);
+    if (tuple == NULL)
+        return NULL;
+    for (i = 0; i < 21; i++)
+        PyTuple_SET_ITEM(tuple, i, values[i]);
+    args = PyTuple_Pack(1, tuple);
+    Py_DECREF(tuple);
+    if (args != NULL) {
+        result = PyTuple_Type.tp_new((PyTypeObject *)statx_result_type, args, NULL);
+        Py_DECREF(args);
+    }
+    return result;
+}
+
+static PyObject *
+statx_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    long mask = 0x7FF, flags = 0, r;
+    PyObject *path = NULL, *result;
+    unsigned char buf[256] __attribute__((aligned(8)));
+    int err;
+
+    (void)module;
+    if (nargs < 1 || nargs > 2 || wrapper_skip[W_STATX] || statx_result_type == NULL
+        || (nargs == 2 && !small_uint(args[1], &mask)))
+        return delegate(W_STATX, args, nargsf, kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0 && value == Py_None)
+            continue;
+        if (PyUnicode_CompareWithASCIIString(key, "follow_symlinks") == 0 && PyBool_Check(value)) {
+            flags |= value == Py_False ? AT_SYMLINK_NOFOLLOW : 0;
+            continue;
+        }
+        if (PyUnicode_CompareWithASCIIString(key, "flags") == 0 && PyLong_CheckExact(value)
+            && PyLong_AsLong(value) == 0)
+            continue;
+        PyErr_Clear();
+        return delegate(W_STATX, args, nargsf, kwnames);
+    }
+    if (!PyUnicode_CheckExact(args[0]) && !PyBytes_CheckExact(args[0]))
+        return delegate(W_STATX, args, nargsf, kwnames);
+    if (!PyUnicode_FSConverter(args[0], &path)) {
+        PyErr_Clear();
+        return delegate(W_STATX, args, nargsf, kwnames);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(wrapper_nr[W_STATX], AT_FDCWD, PyBytes_AS_STRING(path), flags, mask, buf);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (err)  /* genuine or not: statx has no side effects, Python repeats and decides */
+        return delegate(W_STATX, args, nargsf, kwnames);
+    result = statx_tuple(buf);
+    if (result == NULL && !PyErr_Occurred())
+        return delegate(W_STATX, args, nargsf, kwnames);
+    return result;
+}
+
 /* quick_open(dir_fd, path, flags) -> fd, or -1 when the full walk must decide.
  *
  * The resolver's common case (seccompat.calls.resolver._quick has the reasoning):
@@ -675,6 +737,12 @@ static PyMethodDef methods[] = {
      "os.access with the same signature, right under a seccomp filter: faccessat2(2)\n"
      "first; when the kernel lacks it or a filter blocks it, the checks emulated in\n"
      "the kernel's order. Details: seccompat.calls.faccess."},
+    {"set_statx_result", (PyCFunction)set_statx_result, METH_O,
+     "set_statx_result(cls): the tuple subclass statx returns"},
+    {"statx", (PyCFunction)(void (*)(void))statx_entry, METH_FASTCALL | METH_KEYWORDS,
+     "statx(path, mask=STATX_BASIC_STATS, *, dir_fd=None, follow_symlinks=True, flags=0)\n"
+     "--\n\nstatx(2) -- the status of path (a path, or an open fd as os.stat accepts).\n"
+     "Linux 4.11; fallback fstatat(2) and /proc/self/fdinfo. Details: seccompat.calls.stat."},
     {"mark_doomed", (PyCFunction)mark_doomed, METH_O,
      "mark_doomed(syscall): some thread saw it filtered or missing; send its plain case\n"
      "to Python from now on"},
@@ -698,8 +766,6 @@ static PyMethodDef methods[] = {
      "syscall(nr, *args) -> (result, errno)"},
     {"path_call", (PyCFunction)(void (*)(void))path_call, METH_FASTCALL,
      "path_call(nr, dirfd, path, a, b) -> result or -errno"},
-    {"path_out_call", (PyCFunction)(void (*)(void))path_out_call, METH_FASTCALL,
-     "path_out_call(nr, dirfd, path, a, b, size) -> bytes the kernel filled, or -errno"},
     {"set_openat2", (PyCFunction)(void (*)(void))set_openat2, METH_FASTCALL,
      "set_openat2(nr, implementation): register openat2's number and Python path"},
     {"openat2", (PyCFunction)(void (*)(void))openat2_entry, METH_FASTCALL | METH_KEYWORDS,
@@ -711,8 +777,6 @@ static PyMethodDef methods[] = {
      "seccomp filter blocks it: openat(2) for resolve 0, else a userspace resolver\n"
      "as strict as the kernel (seccompat.calls.resolver), which refuses with EAGAIN\n"
      "rather than guess. Details: seccompat.calls.open_scoped._openat2."},
-    {"out_call", (PyCFunction)(void (*)(void))out_call, METH_FASTCALL,
-     "out_call(nr, size, flags) -> the bytes the kernel wrote, or -errno"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,8 +12,10 @@ An optional C accelerator (``seccompat._rawcall``, built when a compiler is
 present at install time) makes the same call without ctypes' conversion cost.
 ``IMPLEMENTATION`` says which one is in use; both obey one contract and the test
 suite checks them against each other.  ``fast`` is the accelerator module itself
-(None without it): its ``path_call``, ``path_out_call`` and ``out_call`` make the
-hot wrappers' kernel attempts, returning the result or ``-errno``.
+(None without it): it also holds the C entries of the wrappers in
+``seccompat.calls`` (the plain case of access, statx, getrandom, copy_file_range,
+close_range and openat2, everything else handed to their Python implementations)
+and ``path_call`` for faccessat2's own hot path.
 """
 
 from __future__ import annotations

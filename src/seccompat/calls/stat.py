@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno as E
 import os
 import struct
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..raw import fast
-from ._kernel import FALLBACK, NR, attempt, doomed, flags_arg, fs_path, oserror, to_fd
+from ._kernel import FALLBACK, NR, attempt, flags_arg, fs_path, oserror, to_fd
 
 __all__ = ["STATX_BASIC_STATS", "STATX_BTIME", "STATX_MNT_ID", "Statx", "statx"]
 
@@ -126,8 +127,8 @@ def _fallback(path: Any, raw: bytes | None, fd: int | None, flags: int) -> Statx
                  st.st_mtime_ns, st.st_rdev, st.st_dev, mnt_id, None, None, None)
 
 
-def statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
-          follow_symlinks: bool = True, flags: int = 0) -> Statx:
+def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
+           follow_symlinks: bool = True, flags: int = 0) -> Statx:
     """statx(2) -- the status of *path* (a path, or an open fd as ``os.stat`` accepts).
 
     *mask* asks for fields (STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID ...);
@@ -136,15 +137,6 @@ def statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
     the basic fields and /proc/self/fdinfo for the mount id; it cannot give btime,
     attributes, DIO alignment or the subvolume, and says so in ``stx_mask``.
     """
-    if fast is not None and type(path) is str and dir_fd is None and follow_symlinks \
-            and type(flags) is int and not flags and type(mask) is int \
-            and 0 <= mask <= 0xFFFFFFFF \
-            and not doomed("statx"):
-        got = fast.path_out_call(NR.statx, -100, path, 0, mask, 256)
-        if type(got) is bytes:
-            return _from_kernel(got)
-        if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
-            raise oserror(-got, path)
     flags = flags_arg(flags)
     mask = flags_arg(mask, "mask")
     if not follow_symlinks:
@@ -172,3 +164,14 @@ def statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
         return _fallback(path, raw, fd, flags)
     except OSError as exc:
         raise oserror(exc, path) from None
+
+
+statx: Callable[..., Statx]
+if fast is not None and hasattr(fast, "set_wrapper"):
+    # The C entry makes the plain call and builds the Statx itself; every other
+    # case (odd arguments, any failure), with the same arguments, goes to _statx.
+    fast.set_statx_result(Statx)
+    fast.set_wrapper("statx", NR.statx, _statx)
+    statx = fast.statx
+else:
+    statx = _statx
