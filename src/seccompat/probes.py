@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as E
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,20 +88,28 @@ class ProbeSpec:
     """When the real call can fail with a genuine EPERM (documentation)."""
     notes: tuple[str, ...] = field(default=())
 
-    def probe_args(self, real_args: Sequence[int] | None = None) -> tuple[int, ...]:
-        """The probe's arguments, transparent to *real_args* when a shape is known."""
+    @functools.cached_property
+    def _template(self) -> tuple[list[int], tuple[int, ...]]:
+        """The shape compiled once: the probe with every kept slot 0, and those slots."""
+        assert self.shape is not None
+        probe = [-1 if slot == "fd" else 0 if slot in ("ptr", "keep") else int(slot)
+                 for slot in self.shape]
+        return probe, tuple(i for i, slot in enumerate(self.shape) if slot == "keep")
+
+    def probe_args(self, real_args: Sequence[int | bytes | bytearray] | None = None,
+                   ) -> tuple[int, ...]:
+        """The probe's arguments, transparent to *real_args* when a shape is known
+        (a buffer in a kept slot counts as 1: it is a pointer)."""
         if real_args is None or self.shape is None:
             return self.args
-        out = []
-        for i, slot in enumerate(self.shape):
-            if slot == "fd":
-                out.append(-1)
-            elif slot == "ptr":
-                out.append(0)
-            elif slot == "keep":
-                out.append(int(real_args[i]) if i < len(real_args) else 0)
-            else:
-                out.append(slot)
+        probe, kept = self._template
+        out = probe.copy()
+        n = len(real_args)
+        for i in kept:
+            if i < n:
+                value = real_args[i]
+                out[i] = value if type(value) is int else int(value) \
+                    if isinstance(value, int) else 1
         return tuple(out)
 
     def closed_gate(self) -> str | None:

@@ -111,7 +111,7 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
         if spec is not None:
             if spec.shape is None:
                 return FALLBACK  # the verdict does not depend on the arguments
-            verdict = cached(name, spec.probe_args(_ints(args)))
+            verdict = cached(name, spec.probe_args(args))
             if verdict is not None and verdict.status in (Status.NOT_IMPLEMENTED,
                                                           Status.FILTERED):
                 return FALLBACK
@@ -123,7 +123,7 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
     spec = PROBES.get(name)
     if err == E.ENOSYS:
         if spec is not None:
-            remember(name, spec.probe_args(_ints(args)),
+            remember(name, spec.probe_args(args),
                      Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
                              "the call itself returned ENOSYS"))
         _doom(doomed, name)
