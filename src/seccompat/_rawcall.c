@@ -158,6 +158,37 @@ set_openat2(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* A str or bytes path as the os module converts it, or NULL (no error set) for
+ * anything else -- another type, an embedded NUL: the Python side raises the
+ * right error for those. */
+static PyObject *
+plain_path(PyObject *obj)
+{
+    PyObject *path = NULL;
+
+    if (!PyUnicode_CheckExact(obj) && !PyBytes_CheckExact(obj))
+        return NULL;
+    if (!PyUnicode_FSConverter(obj, &path)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return path;
+}
+
+/* dir_fd=None and follow_symlinks=<bool>, as access and statx take them: 1 when
+ * key/value is one of those (follow_symlinks=False adds AT_SYMLINK_NOFOLLOW). */
+static int
+path_keyword(PyObject *key, PyObject *value, long *flags)
+{
+    if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0)
+        return value == Py_None;
+    if (PyUnicode_CompareWithASCIIString(key, "follow_symlinks") == 0 && PyBool_Check(value)) {
+        *flags |= value == Py_False ? AT_SYMLINK_NOFOLLOW : 0;
+        return 1;
+    }
+    return 0;
+}
+
 static int
 small_uint(PyObject *obj, long *out)
 {
@@ -220,12 +251,8 @@ openat2_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *
             goto python;
         }
     }
-    if (!PyUnicode_CheckExact(path_obj) && !PyBytes_CheckExact(path_obj))
+    if ((path = plain_path(path_obj)) == NULL)
         goto python;
-    if (!PyUnicode_FSConverter(path_obj, &path)) {
-        PyErr_Clear();
-        goto python;  /* an embedded NUL, say: the Python path raises the right error */
-    }
     how[0] = (unsigned long)flags | O_CLOEXEC;
     /* O_TMPFILE includes O_DIRECTORY: compare the whole mask, not any bit. */
     how[1] = (unsigned long)(((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0);
@@ -337,24 +364,16 @@ access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *k
         return delegate(W_ACCESS, args, nargsf, kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0 && value == Py_None)
+        if (path_keyword(key, value, &flags))
             continue;
         if (PyUnicode_CompareWithASCIIString(key, "effective_ids") == 0 && PyBool_Check(value)) {
             flags |= value == Py_True ? AT_EACCESS : 0;
             continue;
         }
-        if (PyUnicode_CompareWithASCIIString(key, "follow_symlinks") == 0 && PyBool_Check(value)) {
-            flags |= value == Py_False ? AT_SYMLINK_NOFOLLOW : 0;
-            continue;
-        }
         return delegate(W_ACCESS, args, nargsf, kwnames);
     }
-    if (!PyUnicode_CheckExact(args[0]) && !PyBytes_CheckExact(args[0]))
+    if ((path = plain_path(args[0])) == NULL)
         return delegate(W_ACCESS, args, nargsf, kwnames);
-    if (!PyUnicode_FSConverter(args[0], &path)) {
-        PyErr_Clear();
-        return delegate(W_ACCESS, args, nargsf, kwnames);
-    }
     Py_BEGIN_ALLOW_THREADS
     r = syscall(wrapper_nr[W_ACCESS], AT_FDCWD, PyBytes_AS_STRING(path), mode, flags);
     err = r == -1 ? errno : 0;
@@ -582,24 +601,16 @@ statx_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kw
         return delegate(W_STATX, args, nargsf, kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0 && value == Py_None)
+        if (path_keyword(key, value, &flags))
             continue;
-        if (PyUnicode_CompareWithASCIIString(key, "follow_symlinks") == 0 && PyBool_Check(value)) {
-            flags |= value == Py_False ? AT_SYMLINK_NOFOLLOW : 0;
-            continue;
-        }
         if (PyUnicode_CompareWithASCIIString(key, "flags") == 0 && PyLong_CheckExact(value)
             && PyLong_AsLong(value) == 0)
             continue;
         PyErr_Clear();
         return delegate(W_STATX, args, nargsf, kwnames);
     }
-    if (!PyUnicode_CheckExact(args[0]) && !PyBytes_CheckExact(args[0]))
+    if ((path = plain_path(args[0])) == NULL)
         return delegate(W_STATX, args, nargsf, kwnames);
-    if (!PyUnicode_FSConverter(args[0], &path)) {
-        PyErr_Clear();
-        return delegate(W_STATX, args, nargsf, kwnames);
-    }
     Py_BEGIN_ALLOW_THREADS
     r = syscall(wrapper_nr[W_STATX], AT_FDCWD, PyBytes_AS_STRING(path), flags, mask, buf);
     err = r == -1 ? errno : 0;

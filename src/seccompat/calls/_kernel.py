@@ -20,15 +20,15 @@ import errno as E
 import os
 import sys
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, remember
 from ..probes import PROBES
 from ..raw import fast, syscall
 from ..syscalls import lookup
 
-__all__ = ["FALLBACK", "NR", "SyscallUnavailable", "attempt", "dir_fd_arg", "doomed",
+__all__ = ["FALLBACK", "NR", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg", "doomed",
            "flags_arg", "fs_path", "local", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
@@ -70,6 +70,20 @@ class _Numbers:
 
 
 NR = _Numbers()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def c_entry(syscall_name: str, entry: str, implementation: _F) -> _F:
+    """The public wrapper: the accelerator's C entry *entry*, which answers the plain
+    case itself (the ``os`` function's cost) and hands every other, with the same
+    arguments, to *implementation*; without the accelerator, *implementation*."""
+    if fast is None or not hasattr(fast, "set_wrapper"):
+        return implementation
+    fast.set_wrapper(syscall_name, _number(syscall_name), implementation)
+    found: _F = getattr(fast, entry)
+    return found
 
 
 def doomed(name: str) -> bool:

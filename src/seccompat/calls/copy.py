@@ -7,11 +7,9 @@ import errno as E
 import fcntl
 import os
 import stat
-from collections.abc import Callable
 from typing import Any
 
-from ..raw import fast
-from ._kernel import FALLBACK, NR, attempt, oserror, to_fd
+from ._kernel import FALLBACK, attempt, c_entry, oserror, to_fd
 
 __all__ = ["copy_file_range"]
 
@@ -98,11 +96,4 @@ def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = No
     return copied
 
 
-copy_file_range: Callable[..., int]
-if fast is not None and hasattr(fast, "set_wrapper"):
-    # The C entry makes the plain call itself and hands every other case (offsets,
-    # odd arguments, any failure), with the same arguments, to _copy_file_range.
-    fast.set_wrapper("copy_file_range", NR.copy_file_range, _copy_file_range)
-    copy_file_range = fast.copy_file_range
-else:
-    copy_file_range = _copy_file_range
+copy_file_range = c_entry("copy_file_range", "copy_file_range", _copy_file_range)

@@ -41,14 +41,14 @@ import fcntl
 import os
 import stat
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .. import proc
 from ..raw import fast, syscall
 from ..syscalls import lookup
-from ._kernel import FALLBACK, NR, attempt, dir_fd_arg, doomed, flags_arg, fs_path, oserror
+from ._kernel import FALLBACK, NR, attempt, c_entry, dir_fd_arg, doomed, flags_arg, fs_path, oserror
 from .stat import STATX_BASIC_STATS, statx
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "access", "faccessat2"]
@@ -333,11 +333,4 @@ def _access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = F
     return True
 
 
-access: Callable[..., bool]
-if fast is not None and hasattr(fast, "set_wrapper"):
-    # The C entry answers the plain case itself (os.access's cost) and hands every
-    # other, with the same arguments, to _access.
-    fast.set_wrapper("faccessat2", NR.faccessat2, _access)
-    access = fast.access
-else:
-    access = _access
+access = c_entry("faccessat2", "access", _access)

@@ -6,11 +6,10 @@ import errno as E
 import fcntl
 import os
 import resource
-from collections.abc import Callable
 
-from ..raw import fast, syscall
+from ..raw import syscall
 from ..syscalls import lookup
-from ._kernel import FALLBACK, NR, attempt, flags_arg, oserror
+from ._kernel import FALLBACK, attempt, c_entry, flags_arg, oserror
 
 __all__ = ["CLOSE_RANGE_CLOEXEC", "CLOSE_RANGE_UNSHARE", "close_range"]
 
@@ -70,11 +69,4 @@ def _close_range(first: int, last: int, flags: int = 0) -> None:
                     raise
 
 
-close_range: Callable[..., None]
-if fast is not None and hasattr(fast, "set_wrapper"):
-    # The C entry makes the plain call itself and hands every other case (odd
-    # arguments, any failure), with the same arguments, to _close_range.
-    fast.set_wrapper("close_range", NR.close_range, _close_range)
-    close_range = fast.close_range
-else:
-    close_range = _close_range
+close_range = c_entry("close_range", "close_range", _close_range)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import errno as E
 import os
-from collections.abc import Callable
 
-from ..raw import fast
-from ._kernel import FALLBACK, NR, attempt, doomed, flags_arg, oserror
+from ._kernel import FALLBACK, attempt, c_entry, doomed, flags_arg, oserror
 
 __all__ = ["GRND_INSECURE", "GRND_NONBLOCK", "GRND_RANDOM", "getrandom"]
 
@@ -68,11 +66,4 @@ def _read_source(size: int, flags: int) -> bytes:
         os.close(fd)
 
 
-getrandom: Callable[..., bytes]
-if fast is not None and hasattr(fast, "set_wrapper"):
-    # The C entry makes the plain call itself and hands every other case (odd
-    # arguments, any failure), with the same arguments, to _getrandom.
-    fast.set_wrapper("getrandom", NR.getrandom, _getrandom)
-    getrandom = fast.getrandom
-else:
-    getrandom = _getrandom
+getrandom = c_entry("getrandom", "getrandom", _getrandom)

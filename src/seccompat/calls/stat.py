@@ -5,11 +5,10 @@ from __future__ import annotations
 import errno as E
 import os
 import struct
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..raw import fast
-from ._kernel import FALLBACK, NR, attempt, flags_arg, fs_path, oserror, to_fd
+from ._kernel import FALLBACK, attempt, c_entry, flags_arg, fs_path, oserror, to_fd
 
 __all__ = ["STATX_BASIC_STATS", "STATX_BTIME", "STATX_MNT_ID", "Statx", "statx"]
 
@@ -166,12 +165,6 @@ def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
         raise oserror(exc, path) from None
 
 
-statx: Callable[..., Statx]
-if fast is not None and hasattr(fast, "set_wrapper"):
-    # The C entry makes the plain call and builds the Statx itself; every other
-    # case (odd arguments, any failure), with the same arguments, goes to _statx.
-    fast.set_statx_result(Statx)
-    fast.set_wrapper("statx", NR.statx, _statx)
-    statx = fast.statx
-else:
-    statx = _statx
+if fast is not None and hasattr(fast, "set_statx_result"):
+    fast.set_statx_result(Statx)  # the C entry builds the result itself
+statx = c_entry("statx", "statx", _statx)
