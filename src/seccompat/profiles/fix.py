@@ -35,7 +35,7 @@ from .argset import ArgSet, satisfiable
 from .edit import append_items, set_member, spans
 from .explain import Explanation, describe, explain
 from .model import Condition, Profile, SyscallRule, parse
-from .runtimes import ALL_CAPS, Runtime, arg_cmp, parse_runtime, translate
+from .runtimes import ALL_CAPS, SCMP_OPS, Runtime, arg_cmp, parse_runtime, translate
 
 __all__ = ["FixError", "FixResult", "Proof", "fix"]
 
@@ -43,8 +43,7 @@ ENOSYS = 38
 _MAX_GROUPS = 256
 _CONFIGS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("no capabilities", ()), ("default capabilities", None), ("all capabilities", ALL_CAPS))
-_OPS = {Op.EQ: "SCMP_CMP_EQ", Op.NE: "SCMP_CMP_NE", Op.LT: "SCMP_CMP_LT",
-        Op.LE: "SCMP_CMP_LE", Op.GT: "SCMP_CMP_GT", Op.GE: "SCMP_CMP_GE"}
+_SCMP_NAMES = {op: name for name, op in SCMP_OPS.items()}
 _NEGATE = {Op.EQ: Op.NE, Op.NE: Op.EQ, Op.LT: Op.GE, Op.GE: Op.LT, Op.LE: Op.GT, Op.GT: Op.LE}
 
 
@@ -256,7 +255,7 @@ def _rule_json(names: Sequence[str], errno: int, group: _Group, docker: bool,
     if group.args:
         out["args"] = [{"index": c.index, "value": c.mask if c.op is Op.MASKED_EQ else c.value,
                         "valueTwo": c.value if c.op is Op.MASKED_EQ else 0,
-                        "op": "SCMP_CMP_MASKED_EQ" if c.op is Op.MASKED_EQ else _OPS[c.op]}
+                        "op": _SCMP_NAMES[c.op]}
                        for c in group.args]
     if docker:
         out["comment"] = comment
@@ -282,18 +281,6 @@ def _rule_json(names: Sequence[str], errno: int, group: _Group, docker: bool,
 
 
 # --- which calls the profile knew ---------------------------------------------------
-
-def _abis(profile: Profile, host: Arch) -> list[Arch]:
-    names = list(profile.architectures)
-    for main, subs in profile.arch_map:
-        if arch(main) == host:
-            names = [main, *subs]
-    out = [host]
-    for n in names:
-        if arch(n) not in out:
-            out.append(arch(n))
-    return out
-
 
 def _unknown_to_profile(profile: Profile, abis: list[Arch], keep: Iterable[str]) -> set[str]:
     """Calls the profile does not name and did not know: newer than every call it
@@ -357,7 +344,10 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
     if not rt.keeps_errno_ret:
         raise FixError(f"{rt.label()} drops every errnoRet, so no profile can give ENOSYS "
                        "there: upgrade to Docker 20.10.10 or later")
-    abis = _abis(profile, host)
+    abis = profile.abis(host)
+    # The original's verdicts, under each capability set: for the stub and the proof.
+    before = {label: explain(translate(profile, rt, target=host, kernel=kernel, caps=caps),
+                             host) for label, caps in _CONFIGS}
     unknown = _unknown_to_profile(profile, abis, keep)
     either: set[str] = set()  # calls where ENOSYS and the old errno are both faithful
     args_enosys: set[str] = set()
@@ -372,10 +362,8 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
             for n in rule.names:
                 by_name.setdefault(n, []).append(rule)
         # Calls runc's stub answers ENOSYS whatever the capabilities stay that way.
-        stubbed = set.intersection(*(
-            {e.name for e in explain(translate(profile, rt, target=host, kernel=kernel,
-                                               caps=caps), host) if "stub" in e.why}
-            for _, caps in _CONFIGS))
+        stubbed = set.intersection(*({e.name for e in explained if "stub" in e.why}
+                                     for explained in before.values()))
         unnamed = sorted(n for n in names - unknown - stubbed if n not in by_name)
         if unnamed:
             added.append(_rule_json(unnamed, old_errno, _Group(), docker,
@@ -416,7 +404,8 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
                                     "seccompat fix: calls the profile did not know"))
     source = text.decode() if isinstance(text, bytes) else text
     new_text = _rewrite(source, rt.honours_default_errno, added)
-    proof = prove(profile, parse(new_text), rt, host, kernel, unknown, either, args_enosys)
+    proof = prove(profile, before, parse(new_text), rt, host, kernel, unknown, either,
+                  args_enosys)
     return FixResult(new_text, strategy, len(added), warnings, proof)
 
 
@@ -468,10 +457,11 @@ def _vector(values: dict[int, int]) -> tuple[int, ...]:
     return tuple(values.get(i, 7) for i in range(6))
 
 
-def prove(original: Profile, fixed: Profile, runtime: Runtime, abi: Arch,
-          kernel: tuple[int, int], unknown: set[str], either: set[str],
-          args_enosys: set[str]) -> Proof:
-    """Compare every call's verdict, with no, the default and all capabilities.
+def prove(original: Profile, before: dict[str, list[Explanation]], fixed: Profile,
+          runtime: Runtime, abi: Arch, kernel: tuple[int, int], unknown: set[str],
+          either: set[str], args_enosys: set[str]) -> Proof:
+    """Compare every call's verdict, with no, the default and all capabilities
+    (*before*: the original's explanations under each, by label).
 
     Calls in *unknown* that got the default must now get ENOSYS; the rest must get
     what they got, except that where runc's stub (whose bound moves with the names
@@ -482,9 +472,8 @@ def prove(original: Profile, fixed: Profile, runtime: Runtime, abi: Arch,
     proof = Proof([f"{runtime.label()} on {abi.name}, {label}" for label, _ in _CONFIGS])
     old_errno = original.default_errno or 1
     for label, caps in _CONFIGS:
-        before = explain(translate(original, runtime, target=abi, kernel=kernel, caps=caps), abi)
         after = explain(translate(fixed, runtime, target=abi, kernel=kernel, caps=caps), abi)
-        for o, f in zip(before, after, strict=True):
+        for o, f in zip(before[label], after, strict=True):
             if o.name in unknown and (o.why.startswith("the default") or "stub" in o.why):
                 if f.action is not None and f.action.kind == RET.ERRNO and \
                         f.action.data == ENOSYS:

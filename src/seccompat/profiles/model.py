@@ -100,6 +100,22 @@ class Profile:
                     continue
         return newest
 
+    def arch_names(self, host: Arch) -> tuple[str, ...]:
+        """The architectures a runtime is given on *host*: ``architectures``, or the
+        host's archMap entry with its subArchitectures (moby setupSeccomp)."""
+        for main, subs in self.arch_map:
+            if arch(main) == host:
+                return (main, *subs)
+        return self.architectures
+
+    def abis(self, host: Arch) -> list[Arch]:
+        """*host* first, then every other ABI the profile covers on it, once each."""
+        out = [host]
+        for name in self.arch_names(host):
+            if arch(name) not in out:
+                out.append(arch(name))
+        return out
+
     def named(self) -> frozenset[str]:
         return frozenset(n for rule in self.syscalls for n in rule.names)
 

@@ -35,8 +35,8 @@ from ..syscalls import Arch, Syscall, arch, known, lookup, native_arch
 from ..syscalls.arch import ARCHES
 from .model import ArgSpec, Condition, Profile, ProfileError, SyscallRule
 
-__all__ = ["DEFAULT_CAPS", "Outcome", "Runtime", "Translation", "arg_cmp", "libseccomp_release",
-           "parse_runtime", "translate"]
+__all__ = ["DEFAULT_CAPS", "SCMP_OPS", "Outcome", "Runtime", "Translation", "arg_cmp",
+           "libseccomp_release", "parse_runtime", "translate"]
 
 Version = tuple[int, ...]
 
@@ -282,7 +282,8 @@ def _action(rule_action: str, errno_ret: int | None, runtime: Runtime, path: str
             "SCMP_ACT_NOTIFY": Action.user_notif()}[rule_action]
 
 
-_OPS = {"SCMP_CMP_EQ": Op.EQ, "SCMP_CMP_NE": Op.NE, "SCMP_CMP_LT": Op.LT, "SCMP_CMP_LE": Op.LE,
+#: OCI/libseccomp comparison names and the filter IR's operators.
+SCMP_OPS = {"SCMP_CMP_EQ": Op.EQ, "SCMP_CMP_NE": Op.NE, "SCMP_CMP_LT": Op.LT, "SCMP_CMP_LE": Op.LE,
         "SCMP_CMP_GT": Op.GT, "SCMP_CMP_GE": Op.GE, "SCMP_CMP_MASKED_EQ": Op.MASKED_EQ}
 
 
@@ -290,7 +291,7 @@ def arg_cmp(a: ArgSpec) -> ArgCmp:
     """A profile's argument test as the filter IR's comparison."""
     if a.op == "SCMP_CMP_MASKED_EQ":  # libseccomp: (arg & value) == valueTwo
         return ArgCmp(a.index, Op.MASKED_EQ, a.value_two, a.value)
-    return ArgCmp(a.index, _OPS[a.op], a.value)
+    return ArgCmp(a.index, SCMP_OPS[a.op], a.value)
 
 
 def _conditions(rule: SyscallRule) -> list[tuple[ArgCmp, ...]]:
@@ -323,12 +324,7 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         if default_errno is not None:
             warnings.append("Docker up to 20.10 drops defaultErrnoRet: the default is EPERM")
         default_errno = None
-    arch_names = list(profile.architectures)
-    if profile.arch_map:
-        wanted = "SCMP_ARCH_" + host.name.upper()
-        for main, subs in profile.arch_map:
-            if main.upper() == wanted:
-                arch_names = [main, *subs]
+    arch_names = profile.arch_names(host)
     rules: list[SyscallRule] = []
     dropped: dict[str, list[str]] = {}
     for rule in profile.syscalls:
@@ -353,18 +349,9 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         default_errno = None
     default = _action(profile.default_action, default_errno, rt, "defaultAction")
     table_kernel = rt.libseccomp_kernel
-    abis = [host]
-    for name in arch_names:
-        try:
-            abi = arch(name)
-        except ValueError:
-            warnings.append(f"unknown architecture {name!r}: ignored")
-            continue
-        if abi not in abis:
-            abis.append(abi)
+    abis = profile.abis(host)  # (model.parse refuses unknown architectures)
     stub_arches = set(abis)
-    if rt.low == "runc" and v < (1, 2, 0, 0) and host.name not in {
-            arch(n).name for n in arch_names if _known_arch(n)}:
+    if rt.low == "runc" and v < (1, 2, 0, 0) and host not in {arch(n) for n in arch_names}:
         stub_arches.discard(host)
     stub = rt.low == "runc" and v >= (1, 0, 0, 93) and profile.default_action not in (
         "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
@@ -406,14 +393,6 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         outcomes[name] = Outcome(prev.rules, tuple(dict.fromkeys(why)))
     flt = Filter(_merge_x32(policies), bad_arch=Action.kill_thread())
     return Translation(rt, flt, default, stub_max, outcomes, warnings)
-
-
-def _known_arch(name: str) -> bool:
-    try:
-        arch(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _merge_x32(policies: list[ArchPolicy]) -> tuple[ArchPolicy, ...]:
