@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import timeit
+import traceback
 from collections.abc import Callable
 
 
@@ -49,6 +50,8 @@ def in_child(fn: Callable[[], int]) -> bool:
         code = 1
         try:
             code = fn()
+        except BaseException:
+            traceback.print_exc()
         finally:
             sys.stdout.flush()
             os._exit(code)

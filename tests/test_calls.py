@@ -17,6 +17,8 @@ import os
 import signal
 import stat
 import struct
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -401,14 +403,18 @@ def test_statx_fallback_is_honest_about_its_fields(tmp_path: Path) -> None:
         pytest.skip("an outer filter denies seccomp(2)")
     f = tmp_path / "f"
     f.write_text("x")
-    r = in_child(c.statx, str(f), c.STATX_BASIC_STATS | c.STATX_BTIME,
-                 rules={"statx": Action.errno(1)}).get()
+    def both(path: str) -> tuple[Any, Any]:
+        return (c.statx(path, c.STATX_BASIC_STATS | c.STATX_BTIME),
+                c.statx(path, c.STATX_BASIC_STATS | c.STATX_MNT_ID))
+
+    r, with_mount = in_child(both, str(f), rules={"statx": Action.errno(1)}).get()
     assert r.stx_btime is None
-    assert not r.stx_mask & c.STATX_BTIME
+    assert r.stx_mask == c.STATX_BASIC_STATS  # the mount id only when asked for
     assert (r.stx_attributes, r.stx_attributes_mask) == (0, 0)
-    assert r.stx_mnt_id is not None  # from /proc/self/fdinfo
+    assert r.stx_mnt_id is None
+    assert with_mount.stx_mask == c.STATX_BASIC_STATS | c.STATX_MNT_ID  # /proc/self/fdinfo
     kernel = in_child(c.statx, str(f), c.STATX_MNT_ID).get()
-    assert r.stx_mnt_id == kernel.stx_mnt_id
+    assert with_mount.stx_mnt_id == kernel.stx_mnt_id
 
 
 # --- close_range ----------------------------------------------------------------
@@ -687,25 +693,25 @@ def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return ("ok", len(value) if isinstance(value, bytes) else value)
 
 
-def test_c_entries_agree_with_python(tmp_path: Path) -> None:
+def _c_python_disagreements(tmp: str) -> list[Any]:
+    """Every case where a C entry and the Python implementation it hands over to
+    disagree; each C entry is called before and after the Python side, so under a
+    filter the second call takes the C entry's doomed path."""
     from seccompat.calls import copy, faccess, fds, random
     from seccompat.calls import stat as stat_module
-    from seccompat.raw import fast
 
-    if fast is None or not hasattr(fast, "set_wrapper"):
-        pytest.skip("the C accelerator is not built")
-    missing = str(tmp_path / "missing")
-    (tmp_path / "f").write_text("x")
+    missing, link = os.path.join(tmp, "missing"), os.path.join(tmp, "link")
     cases: list[tuple[Callable[..., Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
-    cases = [(c.access, faccess._access, (p, m), kw)
-             for p in ("/", str(tmp_path / "f"), missing, b"/", "a\0b", 3.5)
-             for m in (0, os.R_OK, os.W_OK | os.X_OK, 8, -1, True)
+    paths = ("/", os.path.join(tmp, "f"), missing, b"/", "a\0b", 3.5)
+    modes = (0, os.R_OK, os.W_OK | os.X_OK, 8, -1, True)
+    cases = [(c.access, faccess._access, (p, m), kw) for p in paths for m in modes
              for kw in ({}, {"effective_ids": True}, {"follow_symlinks": False},
                         {"dir_fd": None}, {"effective_ids": 1})]
-    link = tmp_path / "link"
-    link.symlink_to(missing)
+    cases += [(c.faccessat2, faccess._faccessat2, (p, m), kw) for p in paths for m in modes
+              for kw in ({}, {"flags": 0x200}, {"flags": 0x300}, {"flags": 0x8000},
+                         {"dir_fd": None}, {"flags": True}, {"flags": -1})]
     cases += [(c.statx, stat_module._statx, (p, *m), kw)
-              for p in ("/", str(link), missing, b"/", "a\0b", 0, 3.5)
+              for p in ("/", link, missing, b"/", "a\0b", 0, 3.5)
               for m in ((), (0,), (0x7FF | 0x800 | 0x1000,), (0x8000_0000,), (-1,))
               for kw in ({}, {"follow_symlinks": False}, {"flags": 0}, {"flags": 0x800},
                          {"dir_fd": None}, {"follow_symlinks": 0})]
@@ -713,21 +719,113 @@ def test_c_entries_agree_with_python(tmp_path: Path) -> None:
               for n in (0, 1, 32, -1, 2**40, True, 1.0) for f in ((), (0,), (1,), (0x1000,))]
     cases += [(c.close_range, fds._close_range, a, {})
               for a in ((10_000, 10_000), (5, 3), (1 << 32, 1 << 32), (-1, 2), (9000, 9001, 8),
-                        (9000, "x"), (9000, 9001, 0, 0))]
+                        (9000, "x"), (9000, 9001, 0, 0), (9000, 9001, 4))]
+    wrong = []
     for c_fn, py_fn, args, kwargs in cases:
-        assert _outcome(c_fn, *args, **kwargs) == _outcome(py_fn, *args, **kwargs), \
-            (c_fn.__name__, args, kwargs)
-    # copy_file_range moves data: each side gets its own fresh pair of files.
+        got = [_outcome(fn, *args, **kwargs) for fn in (c_fn, py_fn, c_fn)]
+        if got.count(got[0]) != 3:
+            wrong.append((c_fn.__name__, args, kwargs, got))
+    # copy_file_range moves data: each call gets its own fresh pair of files.
     copies: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
         ((), {}), ((0, 0), {}), ((None, 5), {}), ((-1,), {}), ((), {"offset_src": 2}),
         ((0,), {"offset_src": 0}), ((), {"offset_dst": "x"}), ((), {"bogus": 1})]
     for args, kwargs in copies:
         got = []
-        for fn in (c.copy_file_range, copy._copy_file_range):
-            src, dst = tmp_path / "src", tmp_path / "dst"
-            src.write_bytes(b"0123456789")
-            dst.write_bytes(b"")
+        for fn in (c.copy_file_range, copy._copy_file_range, c.copy_file_range):
+            src, dst = os.path.join(tmp, "src"), os.path.join(tmp, "dst")
+            with open(src, "wb") as f:
+                f.write(b"0123456789")
+            with open(dst, "wb"):
+                pass
             with open(src, "rb") as a, open(dst, "r+b") as b:
                 got.append((_outcome(fn, a.fileno(), b.fileno(), 8, *args, **kwargs),
                             b.read(), a.tell()))
-        assert got[0] == got[1], (args, kwargs)
+        if got.count(got[0]) != 3:
+            wrong.append(("copy_file_range", args, kwargs, got))
+    return wrong
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_c_entries_agree_with_python(mode: str, tmp_path: Path) -> None:
+    """Value, or exception kind and errno, over an argument matrix: the kernel's plain
+    case, and under a filter the doomed plain case that calls the fallback itself."""
+    from seccompat.raw import fast
+
+    if fast is None or not hasattr(fast, "set_wrapper"):
+        pytest.skip("the C accelerator is not built")
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "missing")
+    assert run_mode(mode, _c_python_disagreements, str(tmp_path)) == []
+
+
+def test_doomed_c_entries_are_per_thread(tmp_path: Path) -> None:
+    """A filter installed by one thread (no TSYNC) blocks only that thread: another
+    thread's C entries keep calling the kernel, which fills btime."""
+    from seccompat.bpf import Filter as F
+    from seccompat.bpf import compile_filter, install
+
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    if classify("statx").status.value != "available":
+        pytest.skip("statx is unavailable to every thread here (an outer filter, or the kernel)")
+    (tmp_path / "f").write_text("x")
+    path = str(tmp_path / "f")
+
+    def body() -> tuple[bool, bool, bool]:
+        start, results = threading.Event(), []
+
+        def unfiltered() -> None:
+            start.wait()
+            results.append(c.statx(path, c.STATX_BASIC_STATS | c.STATX_BTIME).stx_btime
+                           is not None)
+
+        other = threading.Thread(target=unfiltered)
+        other.start()  # before the filter: it stays unfiltered
+        install(compile_filter(F.simple(Action.allow(), {"statx": Action.errno(1)})))
+        here = [c.statx(path, c.STATX_BASIC_STATS | c.STATX_BTIME).stx_btime is None
+                for _ in range(3)]  # the first call dooms statx here, the rest use C's verdict
+        start.set()
+        other.join()
+        return here[0], here[2], results[0]
+
+    assert in_child(body).get() == (True, True, True)
+
+
+def test_doomed_plain_case_goes_straight_to_the_fallback(tmp_path: Path) -> None:
+    """Once this thread's verdict is known, the C entries call the fallback without
+    the Python implementation (or the verdict lookup) in between."""
+    from seccompat.raw import fast
+
+    if fast is None or not hasattr(fast, "set_wrapper"):
+        pytest.skip("the C accelerator is not built")
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    (tmp_path / "f").write_text("x")
+    path = str(tmp_path / "f")
+    calls: dict[str, Callable[[], object]] = {
+        "statx": lambda: c.statx(path), "getrandom": lambda: c.getrandom(8),
+        "faccessat2": lambda: c.faccessat2(path, os.R_OK, flags=0x200),
+        "access": lambda: c.access(path, os.R_OK, effective_ids=True),
+        "close_range": lambda: c.close_range(9000, 9001)}
+
+    def body() -> dict[str, list[str]]:
+        seen: dict[str, list[str]] = {}
+        for name, call in calls.items():
+            call()  # learns the verdict
+            frames: list[str] = []
+
+            def profile(frame: Any, event: str, _: Any, frames: list[str] = frames) -> None:
+                if event == "call":
+                    frames.append(frame.f_code.co_name)
+
+            sys.setprofile(profile)
+            try:
+                call()
+            finally:
+                sys.setprofile(None)
+            seen[name] = frames[:2]  # the lambda, then the first Python function
+        return seen
+
+    assert run_mode("eperm", body) == {name: ["<lambda>", "_fallback"] for name in calls}
+
+

@@ -109,31 +109,6 @@ raw_syscall(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * through PyUnicode_FSConverter, exactly as the os module converts them.
  */
 
-/* path_call(nr, dirfd, path, a, b) -> syscall(nr, dirfd, path, a, b) */
-static PyObject *
-path_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *path = NULL;
-    long nr, dirfd, a, b, r;
-    int err;
-
-    (void)module;
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "path_call(nr, dirfd, path, a, b)");
-        return NULL;
-    }
-    if (as_long(args[0], &nr) < 0 || as_long(args[1], &dirfd) < 0 ||
-        as_long(args[3], &a) < 0 || as_long(args[4], &b) < 0 ||
-        !PyUnicode_FSConverter(args[2], &path))
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(nr, dirfd, PyBytes_AS_STRING(path), a, b);
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
-    return PyLong_FromLong(err ? -err : r);
-}
-
 /* openat2(path, flags=O_RDONLY, mode=0o777, *, dir_fd=None, resolve=0): the
  * public seccompat.calls.openat2 when this module is built.  It handles only the
  * plain case (int arguments in range, the kernel answering); anything else, and
@@ -278,38 +253,99 @@ python:
  * asks), a genuine error that must become an OSError -- goes to the registered
  * Python implementation, which is the reference and repeats the side-effect-free
  * call. */
-enum { W_ACCESS, W_CLOSE_RANGE, W_GETRANDOM, W_COPY_FILE_RANGE, W_STATX, W_COUNT };
-/* By the syscall each makes, as the Python side names them. */
+enum { W_ACCESS, W_FACCESSAT2, W_CLOSE_RANGE, W_GETRANDOM, W_COPY_FILE_RANGE, W_STATX,
+       W_COUNT };
+/* Each entry's name, and the syscall it makes (as the Python side names them). */
 static const char *const wrapper_names[W_COUNT] = {
-    "faccessat2", "close_range", "getrandom", "copy_file_range", "statx"};
+    "access", "faccessat2", "close_range", "getrandom", "copy_file_range", "statx"};
+static const char *const wrapper_syscalls[W_COUNT] = {
+    "faccessat2", "faccessat2", "close_range", "getrandom", "copy_file_range", "statx"};
 static PyObject *wrapper_python[W_COUNT];
+/* What the plain case calls once this thread has seen its arguments filtered or
+ * missing (NULL: the Python implementation decides every such call). */
+static PyObject *wrapper_fallback[W_COUNT];
 static long wrapper_nr[W_COUNT];
-/* Set once some thread saw the call filtered or missing: the plain case then goes
- * straight to Python, whose per-thread verdicts decide (this flag never does). */
-static int wrapper_skip[W_COUNT];
+/* The syscall arguments a verdict depends on: the probe's kept slots (at most 2). */
+#define MAX_KEPT 2
+static int wrapper_kept[W_COUNT][MAX_KEPT], wrapper_nkept[W_COUNT];
+
+/* This thread's doomed calls: any = some verdict said filtered or missing (the
+ * plain case then never makes the call itself); keys = the kept-slot values whose
+ * verdict is known, which may take the fallback at once.  Per OS thread, as seccomp
+ * filters are: a new thread starts clear, a forked child inherits the forking
+ * thread's.  Filled only by the Python side's verdicts, which it mirrors. */
+#define DOOMED_KEYS 8
+struct doomed {
+    unsigned char any, nkeys;
+    long keys[DOOMED_KEYS][MAX_KEPT];
+};
+static __thread struct doomed wrapper_doomed[W_COUNT];
 
 static int
-wrapper_index(const char *name)
+wrapper_index(const char *entry)
 {
     for (int i = 0; i < W_COUNT; i++)
-        if (strcmp(name, wrapper_names[i]) == 0)
+        if (strcmp(entry, wrapper_names[i]) == 0)
             return i;
     return -1;
 }
 
-static PyObject *
-mark_doomed(PyObject *module, PyObject *name)
+/* Whether this thread knows the verdict for the syscall arguments *sys*: filtered or
+ * missing, so the fallback answers. */
+static int
+doomed_key(int which, const long *sys)
 {
-    const char *text;
-    int i;
+    const struct doomed *d = &wrapper_doomed[which];
+
+    for (int k = 0; k < d->nkeys; k++) {
+        int j = 0;
+        while (j < wrapper_nkept[which] && d->keys[k][j] == sys[wrapper_kept[which][j]])
+            j++;
+        if (j == wrapper_nkept[which])
+            return 1;
+    }
+    return 0;
+}
+
+/* Record *key* (a tuple of the kept-slot values, or None) for entry *i*. */
+static void
+doom_entry(int i, PyObject *key)
+{
+    struct doomed *d = &wrapper_doomed[i];
+    long values[MAX_KEPT] = {0}, sys[6] = {0};
+
+    d->any = 1;
+    if (key == Py_None || PyTuple_GET_SIZE(key) != wrapper_nkept[i] || d->nkeys == DOOMED_KEYS)
+        return;  /* no key the plain case could match: Python decides */
+    for (int j = 0; j < wrapper_nkept[i]; j++) {
+        int overflow = 0;
+        values[j] = PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(key, j), &overflow);
+        if (PyErr_Occurred() || overflow) {
+            PyErr_Clear();
+            return;
+        }
+        sys[wrapper_kept[i][j]] = values[j];
+    }
+    if (!doomed_key(i, sys))
+        memcpy(d->keys[d->nkeys++], values, sizeof values);
+}
+
+static PyObject *
+mark_doomed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    const char *name;
 
     (void)module;
-    text = PyUnicode_AsUTF8(name);
-    if (text == NULL)
+    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])
+        || (nargs == 2 && args[1] != Py_None && !PyTuple_Check(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "mark_doomed(syscall, key=None)");
         return NULL;
-    i = wrapper_index(text);
-    if (i >= 0)
-        wrapper_skip[i] = 1;
+    }
+    if ((name = PyUnicode_AsUTF8(args[0])) == NULL)
+        return NULL;
+    for (int i = 0; i < W_COUNT; i++)
+        if (strcmp(name, wrapper_syscalls[i]) == 0)
+            doom_entry(i, nargs == 2 ? args[1] : Py_None);
     Py_RETURN_NONE;
 }
 
@@ -317,25 +353,44 @@ static PyObject *
 set_wrapper(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     const char *name;
-    long nr;
+    PyObject *fallback = nargs > 3 && args[3] != Py_None ? args[3] : NULL;
+    PyObject *kept = nargs > 4 ? args[4] : NULL;
+    long nr, slots[MAX_KEPT];
+    Py_ssize_t nkept = kept ? PyTuple_Size(kept) : 0;
+    int i;
 
     (void)module;
-    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyCallable_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "set_wrapper(name, nr, implementation)");
+    if (nargs < 3 || nargs > 5 || !PyUnicode_Check(args[0]) || !PyCallable_Check(args[2])
+        || (fallback && !PyCallable_Check(fallback)) || (kept && !PyTuple_Check(kept))
+        || nkept > MAX_KEPT) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "set_wrapper(entry, nr, implementation, "
+                        "fallback=None, kept=()): kept is a tuple of at most 2 indexes");
         return NULL;
+    }
+    for (Py_ssize_t j = 0; j < nkept; j++) {
+        slots[j] = PyLong_AsLong(PyTuple_GET_ITEM(kept, j));
+        if (slots[j] < 0 || slots[j] > 5) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "kept: syscall argument indexes 0..5");
+            return NULL;
+        }
     }
     name = PyUnicode_AsUTF8(args[0]);
     nr = PyLong_AsLong(args[1]);
     if (name == NULL || (nr == -1 && PyErr_Occurred()))
         return NULL;
-    int i = wrapper_index(name);
-    if (i < 0) {
+    if ((i = wrapper_index(name)) < 0) {
         PyErr_Format(PyExc_ValueError, "no C entry for %s", name);
         return NULL;
     }
     Py_XSETREF(wrapper_python[i], Py_NewRef(args[2]));
+    Py_XSETREF(wrapper_fallback[i], fallback ? Py_NewRef(fallback) : NULL);
     wrapper_nr[i] = nr;
-    Py_RETURN_NONE;
+    wrapper_nkept[i] = (int)nkept;
+    for (Py_ssize_t j = 0; j < nkept; j++)
+        wrapper_kept[i][j] = (int)slots[j];
+    return Py_NewRef(Py_None);
 }
 
 static PyObject *
@@ -349,18 +404,63 @@ delegate(int which, PyObject *const *args, size_t nargsf, PyObject *kwnames)
     return PyObject_Vectorcall(wrapper_python[which], args, nargsf, kwnames);
 }
 
+/* Whether the plain case of a call this thread saw filtered or missing, with syscall
+ * arguments *sys*, takes the fallback at once (else the Python implementation
+ * decides). */
+static int
+takes_fallback(int which, const long *sys)
+{
+    return wrapper_fallback[which] != NULL && doomed_key(which, sys);
+}
+
+static PyObject *at_fdcwd;  /* AT_FDCWD as an int object, made once */
+
+/* faccessat2(AT_FDCWD, path, mode, flags) for access and faccessat2: 0 or the errno;
+ * -1 (*fallback_result set) when this thread's verdict sent it to the fallback;
+ * -2 when the Python implementation must decide. */
+static int
+faccess_plain(int which, PyObject *path_obj, long mode, long flags, PyObject **fallback_result)
+{
+    long sys[6] = {AT_FDCWD, 0, mode, flags}, r;
+    PyObject *path = plain_path(path_obj);
+    int err;
+
+    if (path == NULL)
+        return -2;
+    if (wrapper_doomed[which].any) {
+        if (takes_fallback(which, sys)) {
+            PyObject *mode_obj = PyLong_FromLong(mode), *flags_obj = PyLong_FromLong(flags);
+            PyObject *fargs[5] = {path_obj, path, mode_obj, at_fdcwd, flags_obj};
+            *fallback_result = NULL;
+            if (mode_obj != NULL && flags_obj != NULL)
+                *fallback_result = PyObject_Vectorcall(wrapper_fallback[which], fargs, 5, NULL);
+            Py_XDECREF(mode_obj);
+            Py_XDECREF(flags_obj);
+            Py_DECREF(path);
+            return -1;
+        }
+        Py_DECREF(path);
+        return -2;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(wrapper_nr[which], AT_FDCWD, PyBytes_AS_STRING(path), mode, flags);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    return err == ENOSYS || err == EPERM ? -2 : err;
+}
+
 /* access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True) */
 static PyObject *
 access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    long mode, flags = 0, r;
-    PyObject *path = NULL;
+    PyObject *result;
+    long mode, flags = 0;
     int err;
 
     (void)module;
-    if (nargs != 2 || wrapper_skip[W_ACCESS] || !small_uint(args[1], &mode)
-        || mode > 7)
+    if (nargs != 2 || !small_uint(args[1], &mode) || mode > 7)
         return delegate(W_ACCESS, args, nargsf, kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
@@ -372,18 +472,48 @@ access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *k
         }
         return delegate(W_ACCESS, args, nargsf, kwnames);
     }
-    if ((path = plain_path(args[0])) == NULL)
+    err = faccess_plain(W_ACCESS, args[0], mode, flags, &result);
+    if (err == -2)
         return delegate(W_ACCESS, args, nargsf, kwnames);
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(wrapper_nr[W_ACCESS], AT_FDCWD, PyBytes_AS_STRING(path), mode, flags);
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
-    if (!err)
-        Py_RETURN_TRUE;
-    if (err != ENOSYS && err != EPERM)
-        Py_RETURN_FALSE;
-    return delegate(W_ACCESS, args, nargsf, kwnames);
+    if (err == -1) {  /* the fallback: None, or an OSError that os.access turns into False */
+        if (result == NULL && !PyErr_ExceptionMatches(PyExc_OSError))
+            return NULL;
+        PyErr_Clear();
+        err = result == NULL;
+        Py_XDECREF(result);
+    }
+    return PyBool_FromLong(!err);
+}
+
+/* faccessat2(path, mode, *, dir_fd=None, flags=0) -> None, or the kernel's OSError */
+static PyObject *
+faccessat2_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *result;
+    long mode, flags = 0;
+    int err;
+
+    (void)module;
+    if (nargs != 2 || !small_uint(args[1], &mode) || mode > 7)
+        return delegate(W_FACCESSAT2, args, nargsf, kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0 && value == Py_None)
+            continue;
+        if (PyUnicode_CompareWithASCIIString(key, "flags") == 0 && small_uint(value, &flags))
+            continue;
+        return delegate(W_FACCESSAT2, args, nargsf, kwnames);
+    }
+    err = faccess_plain(W_FACCESSAT2, args[0], mode, flags, &result);
+    if (err == -2)
+        return delegate(W_FACCESSAT2, args, nargsf, kwnames);
+    if (err == -1)
+        return result;
+    if (err == 0)
+        Py_RETURN_NONE;
+    errno = err;
+    return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, args[0]);
 }
 
 /* close_range(first, last, flags=0) */
@@ -394,10 +524,16 @@ close_range_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObje
     long first, last, flags = 0, r;
 
     (void)module;
-    if (kwnames != NULL || nargs < 2 || nargs > 3 || wrapper_skip[W_CLOSE_RANGE]
+    if (kwnames != NULL || nargs < 2 || nargs > 3
         || !small_uint(args[0], &first) || !small_uint(args[1], &last)
         || (nargs == 3 && !small_uint(args[2], &flags)))
         return delegate(W_CLOSE_RANGE, args, nargsf, kwnames);
+    if (wrapper_doomed[W_CLOSE_RANGE].any) {
+        long sys[6] = {first, last, flags};
+        if (takes_fallback(W_CLOSE_RANGE, sys))
+            return PyObject_Vectorcall(wrapper_fallback[W_CLOSE_RANGE], args, nargsf, NULL);
+        return delegate(W_CLOSE_RANGE, args, nargsf, kwnames);
+    }
     Py_BEGIN_ALLOW_THREADS
     r = syscall(wrapper_nr[W_CLOSE_RANGE], first, last, flags);
     Py_END_ALLOW_THREADS
@@ -418,10 +554,16 @@ getrandom_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject
     int err;
 
     (void)module;
-    if (kwnames != NULL || nargs < 1 || nargs > 2 || wrapper_skip[W_GETRANDOM]
+    if (kwnames != NULL || nargs < 1 || nargs > 2
         || !small_uint(args[0], &size) || size > GETRANDOM_MAX_PER_CALL
         || (nargs == 2 && !small_uint(args[1], &flags)))
         return delegate(W_GETRANDOM, args, nargsf, kwnames);
+    if (wrapper_doomed[W_GETRANDOM].any) {
+        long sys[6] = {0, size, flags};
+        if (takes_fallback(W_GETRANDOM, sys))
+            return PyObject_Vectorcall(wrapper_fallback[W_GETRANDOM], args, nargsf, NULL);
+        return delegate(W_GETRANDOM, args, nargsf, kwnames);
+    }
     out = PyBytes_FromStringAndSize(NULL, size);
     if (out == NULL)
         return NULL;
@@ -471,7 +613,7 @@ copy_file_range_entry(PyObject *module, PyObject *const *args, size_t nargsf,
     int overflow = 0;
 
     (void)module;
-    if (nargs < 3 || nargs > 5 || wrapper_skip[W_COPY_FILE_RANGE])
+    if (nargs < 3 || nargs > 5)
         return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i), **slot;
@@ -490,6 +632,14 @@ copy_file_range_entry(PyObject *module, PyObject *const *args, size_t nargsf,
     count = PyLong_AsLongAndOverflow(args[2], &overflow);
     if (overflow || count < 0) {
         PyErr_Clear();
+        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
+    }
+    if (wrapper_doomed[W_COPY_FILE_RANGE].any) {
+        long sys[6] = {src, 0, dst, 0, count, 0};
+        PyObject *fargs[5] = {args[0], args[1], args[2], off_src_obj ? off_src_obj : Py_None,
+                              off_dst_obj ? off_dst_obj : Py_None};
+        if (takes_fallback(W_COPY_FILE_RANGE, sys))
+            return PyObject_Vectorcall(wrapper_fallback[W_COPY_FILE_RANGE], fargs, 5, NULL);
         return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
     }
     Py_BEGIN_ALLOW_THREADS
@@ -596,7 +746,7 @@ statx_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kw
     int err;
 
     (void)module;
-    if (nargs < 1 || nargs > 2 || wrapper_skip[W_STATX] || statx_result_type == NULL
+    if (nargs < 1 || nargs > 2 || statx_result_type == NULL
         || (nargs == 2 && !small_uint(args[1], &mask)))
         return delegate(W_STATX, args, nargsf, kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
@@ -611,6 +761,21 @@ statx_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kw
     }
     if ((path = plain_path(args[0])) == NULL)
         return delegate(W_STATX, args, nargsf, kwnames);
+    if (wrapper_doomed[W_STATX].any) {
+        long sys[6] = {AT_FDCWD, 0, flags, mask};
+        PyObject *fargs[5] = {args[0], path, Py_None, NULL, NULL};
+        if (!takes_fallback(W_STATX, sys)) {
+            Py_DECREF(path);
+            return delegate(W_STATX, args, nargsf, kwnames);
+        }
+        result = NULL;
+        if ((fargs[3] = PyLong_FromLong(flags)) && (fargs[4] = PyLong_FromLong(mask)))
+            result = PyObject_Vectorcall(wrapper_fallback[W_STATX], fargs, 5, NULL);
+        Py_XDECREF(fargs[3]);
+        Py_XDECREF(fargs[4]);
+        Py_DECREF(path);
+        return result;
+    }
     Py_BEGIN_ALLOW_THREADS
     r = syscall(wrapper_nr[W_STATX], AT_FDCWD, PyBytes_AS_STRING(path), flags, mask, buf);
     err = r == -1 ? errno : 0;
@@ -742,7 +907,9 @@ quick_open(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"set_wrapper", (PyCFunction)(void (*)(void))set_wrapper, METH_FASTCALL,
-     "set_wrapper(name, nr, implementation): register a wrapper's number and Python path"},
+     "set_wrapper(entry, nr, implementation, fallback=None, kept=()): register a C entry's\n"
+     "number, its Python path, and the fallback its plain case takes once this thread\n"
+     "knows the verdict for the values of its syscall arguments kept"},
     {"access", (PyCFunction)(void (*)(void))access_entry, METH_FASTCALL | METH_KEYWORDS,
      "access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True)\n--\n\n"
      "os.access with the same signature, right under a seccomp filter: faccessat2(2)\n"
@@ -754,9 +921,13 @@ static PyMethodDef methods[] = {
      "statx(path, mask=STATX_BASIC_STATS, *, dir_fd=None, follow_symlinks=True, flags=0)\n"
      "--\n\nstatx(2) -- the status of path (a path, or an open fd as os.stat accepts).\n"
      "Linux 4.11; fallback fstatat(2) and /proc/self/fdinfo. Details: seccompat.calls.stat."},
-    {"mark_doomed", (PyCFunction)mark_doomed, METH_O,
-     "mark_doomed(syscall): some thread saw it filtered or missing; send its plain case\n"
-     "to Python from now on"},
+    {"mark_doomed", (PyCFunction)(void (*)(void))mark_doomed, METH_FASTCALL,
+     "mark_doomed(syscall, key=None): this thread saw it filtered or missing (for the\n"
+     "kept-slot values key): its plain case no longer makes the call"},
+    {"faccessat2", (PyCFunction)(void (*)(void))faccessat2_entry, METH_FASTCALL | METH_KEYWORDS,
+     "faccessat2(path, mode, *, dir_fd=None, flags=0)\n--\n\n"
+     "faccessat2(2) -- check path for mode; None, or the kernel's OSError. Linux 5.8;\n"
+     "fallback faccessat(2) or an emulation. Details: seccompat.calls.faccess."},
     {"getrandom", (PyCFunction)(void (*)(void))getrandom_entry, METH_FASTCALL | METH_KEYWORDS,
      "getrandom(size, flags=0)\n--\n\n"
      "getrandom(2) -- up to size random bytes (os.getrandom's semantics). Linux 3.17;\n"
@@ -775,8 +946,6 @@ static PyMethodDef methods[] = {
      "quick_open(dir_fd, path, flags) -> fd, or -1: the resolver's common case"},
     {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,
      "syscall(nr, *args) -> (result, errno)"},
-    {"path_call", (PyCFunction)(void (*)(void))path_call, METH_FASTCALL,
-     "path_call(nr, dirfd, path, a, b) -> result or -errno"},
     {"set_openat2", (PyCFunction)(void (*)(void))set_openat2, METH_FASTCALL,
      "set_openat2(nr, implementation): register openat2's number and Python path"},
     {"openat2", (PyCFunction)(void (*)(void))openat2_entry, METH_FASTCALL | METH_KEYWORDS,
@@ -798,5 +967,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__rawcall(void)
 {
+    if (at_fdcwd == NULL && (at_fdcwd = PyLong_FromLong(AT_FDCWD)) == NULL)
+        return NULL;
     return PyModule_Create(&module);
 }

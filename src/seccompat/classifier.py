@@ -39,6 +39,7 @@ __all__ = [
     "Verdict",
     "cached",
     "classify",
+    "falls_back",
     "clear_cache",
     "eperm_is_filtered",
     "probe_result",
@@ -245,15 +246,16 @@ def eperm_is_filtered(name: str, args: Sequence[int] | None = None) -> bool:
     probe_args = spec.probe_args(args)
     known = cached(name, probe_args)
     if known is not None:
-        return _falls_back(known)
+        return falls_back(known)
     mode = _seccomp_mode()
     if mode == 0:
         return False
-    return _falls_back(_probe(lookup(name), spec, probe_args, mode))
+    return falls_back(_probe(lookup(name), spec, probe_args, mode))
 
 
-def _falls_back(verdict: Verdict) -> bool:
-    # A probe answered EACCES (say) while the real call got EPERM: an
-    # argument-keyed rule we cannot see through.  Not proof: report the EPERM.
+def falls_back(verdict: Verdict) -> bool:
+    """Whether *verdict* sends a wrapper to its fallback: not implemented, or a
+    filter's EPERM.  (A probe that got EACCES, say, while the real call got EPERM
+    is an argument-keyed rule we cannot see through: not proof, so no.)"""
     return verdict.status is Status.NOT_IMPLEMENTED or (
         verdict.status is Status.FILTERED and verdict.errno == E.EPERM)

@@ -89,12 +89,17 @@ class ProbeSpec:
     notes: tuple[str, ...] = field(default=())
 
     @functools.cached_property
-    def _template(self) -> tuple[list[int], tuple[int, ...]]:
-        """The shape compiled once: the probe with every kept slot 0, and those slots."""
+    def kept(self) -> tuple[int, ...]:
+        """The argument positions a transparent probe passes unchanged: the only ones
+        its verdict depends on (none without a shape)."""
+        return tuple(i for i, slot in enumerate(self.shape or ()) if slot == "keep")
+
+    @functools.cached_property
+    def _template(self) -> list[int]:
+        """The shape compiled once: the probe with every kept slot 0."""
         assert self.shape is not None
-        probe = [-1 if slot == "fd" else 0 if slot in ("ptr", "keep") else int(slot)
-                 for slot in self.shape]
-        return probe, tuple(i for i, slot in enumerate(self.shape) if slot == "keep")
+        return [-1 if slot == "fd" else 0 if slot in ("ptr", "keep") else int(slot)
+                for slot in self.shape]
 
     def probe_args(self, real_args: Sequence[int | bytes | bytearray] | None = None,
                    ) -> tuple[int, ...]:
@@ -102,10 +107,9 @@ class ProbeSpec:
         (a buffer in a kept slot counts as 1: it is a pointer)."""
         if real_args is None or self.shape is None:
             return self.args
-        probe, kept = self._template
-        out = probe.copy()
+        out = self._template.copy()
         n = len(real_args)
-        for i in kept:
+        for i in self.kept:
             if i < n:
                 value = real_args[i]
                 out[i] = value if type(value) is int else int(value) \

@@ -13,9 +13,9 @@ present at install time) makes the same call without ctypes' conversion cost.
 ``IMPLEMENTATION`` says which one is in use; both obey one contract and the test
 suite checks them against each other.  ``fast`` is the accelerator module itself
 (None without it): it also holds the C entries of the wrappers in
-``seccompat.calls`` (the plain case of access, statx, getrandom, copy_file_range,
-close_range and openat2, everything else handed to their Python implementations)
-and ``path_call`` for faccessat2's own hot path.
+``seccompat.calls`` (the plain case of access, faccessat2, statx, getrandom,
+copy_file_range, close_range and openat2, everything else handed to their Python
+implementations).
 """
 
 from __future__ import annotations

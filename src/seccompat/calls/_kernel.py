@@ -23,8 +23,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, remember
-from ..probes import PROBES
+from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
+from ..probes import PROBES, ProbeSpec
 from ..raw import fast, syscall
 from ..syscalls import lookup
 
@@ -75,13 +75,19 @@ NR = _Numbers()
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def c_entry(syscall_name: str, entry: str, implementation: _F) -> _F:
+def c_entry(syscall_name: str, entry: str, implementation: _F,
+            fallback: Callable[..., Any] | None = None) -> _F:
     """The public wrapper: the accelerator's C entry *entry*, which answers the plain
     case itself (the ``os`` function's cost) and hands every other, with the same
-    arguments, to *implementation*; without the accelerator, *implementation*."""
+    arguments, to *implementation*; without the accelerator, *implementation*.
+
+    Once this thread knows the plain case's verdict (filtered or missing, for the
+    values of the arguments the probe keeps), the C entry calls *fallback* itself,
+    with the arguments that entry documents, instead of *implementation*."""
     if fast is None or not hasattr(fast, "set_wrapper"):
         return implementation
-    fast.set_wrapper(syscall_name, _number(syscall_name), implementation)
+    spec = PROBES[syscall_name]
+    fast.set_wrapper(entry, _number(syscall_name), implementation, fallback, spec.kept)
     found: _F = getattr(fast, entry)
     return found
 
@@ -90,7 +96,6 @@ def doomed(name: str) -> bool:
     """Whether this thread has seen *name* fail as filtered or missing: the hot
     paths then leave the decision to :func:`attempt`."""
     return name in getattr(_local, "doomed", ())
-
 
 
 def _doomed() -> set[str]:
@@ -102,12 +107,14 @@ def _doomed() -> set[str]:
         return _local.doomed  # type: ignore[no-any-return]
 
 
-def _doom(doomed: set[str], name: str) -> None:
+def _doom(doomed: set[str], name: str, spec: ProbeSpec | None,
+          probe: tuple[int, ...] | None) -> None:
     """Remember for this thread that *name* is filtered or missing; tell the C entries
-    too, which then leave its plain case to the Python side."""
+    too, with the values of the kept arguments this verdict holds for (its *probe*)."""
     doomed.add(name)
     if fast is not None and hasattr(fast, "mark_doomed"):
-        fast.mark_doomed(name)
+        fast.mark_doomed(name, None if spec is None or probe is None
+                         else tuple([probe[i] for i in spec.kept]))
 
 
 def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
@@ -120,30 +127,33 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
     bytes (paths) and bytearrays (result buffers), as :func:`seccompat.raw.syscall`.
     """
     doomed = _doomed()
-    if name in doomed:
-        spec = PROBES.get(name)
-        if spec is not None:
-            if spec.shape is None:
-                return FALLBACK  # the verdict does not depend on the arguments
-            verdict = cached(name, spec.probe_args(args))
-            if verdict is not None and verdict.status in (Status.NOT_IMPLEMENTED,
-                                                          Status.FILTERED):
-                return FALLBACK
+    spec = PROBES.get(name)
+    if name in doomed and spec is not None:
+        if spec.shape is None:
+            return FALLBACK  # the verdict does not depend on the arguments
+        probe = spec.probe_args(args)
+        verdict = cached(name, probe)
+        if verdict is not None and falls_back(verdict):
+            _doom(doomed, name, spec, probe)  # the C entries may not know this key yet
+            return FALLBACK
     result, err = syscall(_number(name), *args)
     if err == 0:
         return result
     if err not in (E.ENOSYS, E.EPERM):
         raise OSError(err, os.strerror(err))
-    spec = PROBES.get(name)
+    if spec is None:  # no probe: ENOSYS is the only answer we can act on
+        if err == E.ENOSYS:
+            _doom(doomed, name, None, None)
+            return FALLBACK
+        raise OSError(err, os.strerror(err))
+    probe = spec.probe_args(args)
     if err == E.ENOSYS:
-        if spec is not None:
-            remember(name, spec.probe_args(args),
-                     Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
-                             "the call itself returned ENOSYS"))
-        _doom(doomed, name)
+        remember(name, probe, Verdict(name, Status.NOT_IMPLEMENTED, E.ENOSYS,
+                                      "the call itself returned ENOSYS"))
+        _doom(doomed, name, spec, probe)
         return FALLBACK
-    if spec is not None and eperm_is_filtered(name, _ints(args)):
-        _doom(doomed, name)
+    if eperm_is_filtered(name, _ints(args)):
+        _doom(doomed, name, spec, probe)
         return FALLBACK
     raise OSError(err, os.strerror(err))
 

@@ -70,8 +70,17 @@ def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = No
             ctypes.addressof(out_off) if off_dst is not None else 0, min(count, 2**63 - 1), 0)
     try:
         result = attempt("copy_file_range", args)
-        if result is not FALLBACK:
-            return int(result)
+    except OSError as exc:
+        raise oserror(exc) from None
+    if result is not FALLBACK:
+        return int(result)
+    return _fallback(src, dst, count, off_src, off_dst)
+
+
+def _fallback(src: int, dst: int, count: int, off_src: int | None, off_dst: int | None) -> int:
+    """pread/pwrite (read/write for a None offset) after the kernel's checks.  The C
+    entry's doomed plain case calls it as ``(src, dst, count, off_src, off_dst)``."""
+    try:
         _check_like_the_kernel(src, dst, count, off_src, off_dst)
     except OSError as exc:
         raise oserror(exc) from None
@@ -96,4 +105,4 @@ def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = No
     return copied
 
 
-copy_file_range = c_entry("copy_file_range", "copy_file_range", _copy_file_range)
+copy_file_range = c_entry("copy_file_range", "copy_file_range", _copy_file_range, _fallback)

@@ -35,7 +35,6 @@ would see them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno as E
 import fcntl
 import os
@@ -46,9 +45,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import proc
-from ..raw import fast, syscall
-from ..syscalls import lookup
-from ._kernel import FALLBACK, NR, attempt, c_entry, dir_fd_arg, doomed, flags_arg, fs_path, oserror
+from ..raw import syscall
+from ._kernel import FALLBACK, NR, attempt, c_entry, dir_fd_arg, flags_arg, fs_path, oserror
 from .stat import STATX_BASIC_STATS, statx
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "access", "faccessat2"]
@@ -76,16 +74,27 @@ class _Creds:
 
 
 def _creds(effective: bool) -> _Creds:
-    state = proc.process_state()
-    groups = frozenset(os.getgroups())
+    """The credentials an access check uses, from this thread's own (capget(2) and
+    setfsuid(2) are per thread, as the kernel's creds): with *effective*, the
+    filesystem ids and the effective capabilities; otherwise the real ids and, as
+    access_override_creds() does, the permitted set for real uid 0, none else."""
+    caps = _capget()
     if effective:
-        uid, gid = proc.fs_ids()
-        caps = state.cap_effective
+        uid, gid = _fs_ids()
+        mask = caps[0] if caps is not None else proc.process_state().cap_effective
     else:
         uid, gid = os.getuid(), os.getgid()
-        caps = proc.cap_permitted() if uid == 0 else 0
-    return _Creds(uid, gid, groups, bool(caps >> proc.CAP["CAP_DAC_OVERRIDE"] & 1),
-                  bool(caps >> proc.CAP["CAP_DAC_READ_SEARCH"] & 1))
+        mask = 0 if uid != 0 else caps[1] if caps is not None else proc.cap_permitted()
+    return _Creds(uid, gid, frozenset(os.getgroups()), bool(mask >> _CAP_DAC_OVERRIDE & 1),
+                  bool(mask >> _CAP_DAC_READ_SEARCH & 1))
+
+
+def _fs_ids() -> tuple[int, int]:
+    """This thread's filesystem uid and gid: setfsuid(2)/setfsgid(2) with an invalid
+    id change nothing and return the current one; /proc when a filter refuses them."""
+    uid, err = syscall(NR.setfsuid, _INVALID_ID)
+    gid, err2 = syscall(NR.setfsgid, _INVALID_ID)
+    return (uid, gid) if not err and not err2 else proc.fs_ids()
 
 
 def _in_group(creds: _Creds, gid: int) -> bool:
@@ -178,24 +187,30 @@ def _immutable(fd: int, st: os.stat_result, path_fd: str) -> bool | None:
 
 
 _CAP_VERSION_3 = 0x20080522
+_CAP_DAC_OVERRIDE = proc.CAP["CAP_DAC_OVERRIDE"]
+_CAP_DAC_READ_SEARCH = proc.CAP["CAP_DAC_READ_SEARCH"]
+_INVALID_ID = 0xFFFFFFFF  # (uid_t)-1
+_CAP_HEADER = struct.Struct("=II")
+_CAP_DATA = struct.Struct("=6I")
 
 
 def _capget() -> tuple[int, int, int] | None:
-    """This thread's (effective, permitted, inheritable) capability masks."""
-    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _, err = syscall(lookup("capget").number, ctypes.addressof(header), ctypes.addressof(data))
+    """This thread's (effective, permitted, inheritable) capability masks (capget(2))."""
+    header, data = bytearray(_CAP_HEADER.pack(_CAP_VERSION_3, 0)), bytearray(_CAP_DATA.size)
+    _, err = syscall(NR.capget, header, data)
     if err:
         return None
-    return (data[0] | data[3] << 32, data[1] | data[4] << 32, data[2] | data[5] << 32)
+    eff_lo, prm_lo, inh_lo, eff_hi, prm_hi, inh_hi = _CAP_DATA.unpack(data)
+    return eff_lo | eff_hi << 32, prm_lo | prm_hi << 32, inh_lo | inh_hi << 32
 
 
 def _capset(effective: int, permitted: int, inheritable: int) -> bool:
-    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
-                                 inheritable & 0xFFFFFFFF, effective >> 32, permitted >> 32,
-                                 inheritable >> 32)
-    _, err = syscall(lookup("capset").number, ctypes.addressof(header), ctypes.addressof(data))
+    """Set this thread's capability masks (capset(2)); whether it worked."""
+    header = bytearray(_CAP_HEADER.pack(_CAP_VERSION_3, 0))
+    data = _CAP_DATA.pack(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
+                          inheritable & 0xFFFFFFFF, effective >> 32, permitted >> 32,
+                          inheritable >> 32)
+    _, err = syscall(NR.capset, header, data)
     return err == 0
 
 
@@ -206,21 +221,20 @@ def _override_creds() -> Iterator[bool]:
     set for real uid 0, none otherwise; the path walk itself then uses them.
     Yields False when this cannot be done (the emulation then denies)."""
     uid, gid = os.getuid(), os.getgid()
-    old_fs = proc.fs_ids()
+    old_fs = _fs_ids()
     old_caps = _capget()
-    setfsuid, setfsgid = lookup("setfsuid").number, lookup("setfsgid").number
     if old_caps is None:
         yield False
         return
-    syscall(setfsgid, gid)
-    syscall(setfsuid, uid)
+    syscall(NR.setfsgid, gid)
+    syscall(NR.setfsuid, uid)
     wanted = old_caps[1] if uid == 0 else 0
-    ok = _capset(wanted, old_caps[1], old_caps[2]) and proc.fs_ids() == (uid, gid)
+    ok = _capset(wanted, old_caps[1], old_caps[2]) and _fs_ids() == (uid, gid)
     try:
         yield ok
     finally:
-        syscall(setfsuid, old_fs[0])
-        syscall(setfsgid, old_fs[1])
+        syscall(NR.setfsuid, old_fs[0])
+        syscall(NR.setfsgid, old_fs[1])
         _capset(*old_caps)
 
 
@@ -269,7 +283,7 @@ def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
             os.close(fd)
 
 
-def faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> None:
+def _faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> None:
     """faccessat2(2) -- check *path* for *mode* (os.F_OK, or R_OK|W_OK|X_OK).
 
     Returns None when access is granted and raises the kernel's error otherwise
@@ -278,14 +292,6 @@ def faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> N
     AT_EMPTY_PATH.  Linux 5.8.  Fallback: faccessat(2) or the emulation described
     in this module, whose residual differences (LSMs, id mapping) are listed there.
     """
-    if fast is not None and type(path) is str and dir_fd is None and type(mode) is int \
-            and 0 <= mode <= 7 and type(flags) is int and 0 <= flags <= 0xFFFFFFFF \
-            and not doomed("faccessat2"):
-        got = fast.path_call(NR.faccessat2, -100, path, mode, flags)
-        if got == 0:
-            return
-        if got != -E.ENOSYS and got != -E.EPERM:  # noqa: PLR1714 (hot path)
-            raise oserror(-got, path)
     raw = fs_path(path)
     if isinstance(mode, bool) or not isinstance(mode, int):
         raise TypeError(f"mode must be an int, not {type(mode).__name__}")
@@ -300,18 +306,22 @@ def faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> N
             return
     except OSError as exc:
         raise oserror(exc, path) from None
+    _fallback(path, raw, mode, fd, flags)
+
+
+def _fallback(path: Any, raw: bytes, mode: int, dir_fd: int, flags: int) -> None:
+    """The answer without faccessat2: faccessat(2) when it gives the same one, else
+    the emulation; errors name *path*.  The C entries' doomed plain case calls it
+    as ``(path, raw, mode, AT_FDCWD, flags)``."""
     if mode & ~7 or flags & ~_VALID_FLAGS:
         raise oserror(E.EINVAL, path)
-    if flags == 0 or (flags == AT_EACCESS and _creds(True) == _creds(False)):
-        # Same answer: the real and effective credentials (ids *and* the DAC
-        # capabilities) coincide.  (glibc compares only the ids.)
-        try:
-            if attempt("faccessat", (fd, raw, mode)) is not FALLBACK:
-                return
-        except OSError as exc:
-            raise oserror(exc, path) from None
     try:
-        err = _emulate(raw, mode, fd, flags)
+        # faccessat gives the same answer when the real and effective credentials
+        # (ids *and* the DAC capabilities) coincide.  (glibc compares only the ids.)
+        if (flags == 0 or (flags == AT_EACCESS and _creds(True) == _creds(False))) \
+                and attempt("faccessat", (dir_fd, raw, mode)) is not FALLBACK:
+            return
+        err = _emulate(raw, mode, dir_fd, flags)
     except OSError as exc:
         raise oserror(exc, path) from None
     if err:
@@ -333,4 +343,5 @@ def _access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = F
     return True
 
 
-access = c_entry("faccessat2", "access", _access)
+faccessat2 = c_entry("faccessat2", "faccessat2", _faccessat2, _fallback)
+access = c_entry("faccessat2", "access", _access, _fallback)

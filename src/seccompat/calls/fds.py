@@ -50,6 +50,13 @@ def _close_range(first: int, last: int, flags: int = 0) -> None:
             return
     except OSError as exc:
         raise oserror(exc) from None
+    _fallback(first, last, flags)
+
+
+def _fallback(first: int, last: int, flags: int = 0) -> None:
+    """The kernel's checks, unshare(2) for CLOSE_RANGE_UNSHARE, then close(2) or
+    FD_CLOEXEC on exactly the open descriptors in range.  The C entry's doomed
+    plain case calls it as ``(first, last[, flags])``."""
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise oserror(E.EINVAL)
     if flags & CLOSE_RANGE_UNSHARE:
@@ -69,4 +76,4 @@ def _close_range(first: int, last: int, flags: int = 0) -> None:
                     raise
 
 
-close_range = c_entry("close_range", "close_range", _close_range)
+close_range = c_entry("close_range", "close_range", _close_range, _fallback)

@@ -41,15 +41,13 @@ def _getrandom(size: int, flags: int = 0) -> bytes:
     return _fallback(size, flags)
 
 
-def _fallback(size: int, flags: int) -> bytes:
+def _fallback(size: int, flags: int = 0) -> bytes:
+    """The emulation for a valid *size* (at most 32 MiB): the kernel's flag checks,
+    then a read of /dev/urandom (/dev/random for GRND_RANDOM).  The C entry's
+    doomed plain case calls it as ``(size[, flags])``."""
     if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) or \
             flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE:
         raise oserror(E.EINVAL)
-    return _read_source(size, flags)
-
-
-def _read_source(size: int, flags: int) -> bytes:
-    """The fallback: read /dev/urandom (/dev/random for GRND_RANDOM)."""
     source = "/dev/random" if flags & GRND_RANDOM else "/dev/urandom"
     fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if flags & GRND_NONBLOCK
                                                         else 0))
@@ -66,4 +64,4 @@ def _read_source(size: int, flags: int) -> bytes:
         os.close(fd)
 
 
-getrandom = c_entry("getrandom", "getrandom", _getrandom)
+getrandom = c_entry("getrandom", "getrandom", _getrandom, _fallback)

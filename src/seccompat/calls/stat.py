@@ -102,28 +102,47 @@ def _mount_id(fd: int) -> int | None:
     return None
 
 
-def _fallback(path: Any, raw: bytes | None, fd: int | None, flags: int) -> Statx:
-    """fstatat(2) for the basic fields; the mount id from /proc/self/fdinfo."""
+def _fallback(path: Any, raw: bytes | None, fd: int | None, flags: int, mask: int) -> Statx:
+    """fstatat(2) for the basic fields; the mount id, only when *mask* asks for it,
+    from /proc/self/fdinfo (statx(2) may leave unrequested fields unfilled).  After
+    the kernel's flag checks; errors name *path*, as ``os.stat``'s do.  The C
+    entry's doomed plain case calls it as ``(path, raw, None, flags, mask)``."""
+    if flags & ~_VALID_FLAGS or flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE \
+            or mask & _STATX_RESERVED:
+        raise oserror(E.EINVAL, path)
     follow = not flags & AT_SYMLINK_NOFOLLOW
     if raw is None or (raw == b"" and flags & AT_EMPTY_PATH):
-        target_fd, owned = (fd if fd is not None else -100), False
-        if target_fd == -100:
-            target_fd = os.open(".", os.O_PATH | os.O_CLOEXEC)
-            owned = True
+        target: int | bytes = fd if fd is not None else b"."
     else:
-        target_fd = os.open(raw, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
-                            dir_fd=fd)
-        owned = True
+        target = raw
+    mnt_id = None
     try:
-        st = os.fstat(target_fd)
-        mnt_id = _mount_id(target_fd)
+        if mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE):
+            st, mnt_id = _stat_and_mount_id(target, fd, follow)
+        elif type(target) is int:
+            st = os.fstat(target)
+        else:
+            st = os.stat(target, dir_fd=fd, follow_symlinks=follow)
+    except OSError as exc:
+        raise oserror(exc, path) from None
+    return _new(Statx, (
+        STATX_BASIC_STATS | (STATX_MNT_ID if mnt_id is not None else 0), st.st_blksize, 0, 0,
+        st.st_nlink, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_size, st.st_blocks,
+        st.st_atime_ns, None, st.st_ctime_ns, st.st_mtime_ns, st.st_rdev, st.st_dev, mnt_id,
+        None, None, None))
+
+
+def _stat_and_mount_id(target: int | bytes, dir_fd: int | None,
+                       follow: bool) -> tuple[os.stat_result, int | None]:
+    """The status and mount id of *target* (an fd, or a path from *dir_fd*)."""
+    if isinstance(target, int):
+        return os.fstat(target), _mount_id(target)
+    fd = os.open(target, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
+                 dir_fd=dir_fd)
+    try:
+        return os.fstat(fd), _mount_id(fd)
     finally:
-        if owned:
-            os.close(target_fd)
-    mask = STATX_BASIC_STATS | (STATX_MNT_ID if mnt_id is not None else 0)
-    return Statx(mask, st.st_blksize, 0, 0, st.st_nlink, st.st_uid, st.st_gid, st.st_mode,
-                 st.st_ino, st.st_size, st.st_blocks, st.st_atime_ns, None, st.st_ctime_ns,
-                 st.st_mtime_ns, st.st_rdev, st.st_dev, mnt_id, None, None, None)
+        os.close(fd)
 
 
 def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
@@ -133,8 +152,9 @@ def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
     *mask* asks for fields (STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID ...);
     ``stx_mask`` says which were filled.  *flags*: AT_NO_AUTOMOUNT,
     AT_STATX_SYNC_TYPE bits, AT_EMPTY_PATH.  Linux 4.11.  Fallback: fstatat(2) for
-    the basic fields and /proc/self/fdinfo for the mount id; it cannot give btime,
-    attributes, DIO alignment or the subvolume, and says so in ``stx_mask``.
+    the basic fields and, when *mask* asks for it, /proc/self/fdinfo for the mount
+    id; it cannot give btime, attributes, DIO alignment, the subvolume or the unique
+    mount id, and says so in ``stx_mask``.
     """
     flags = flags_arg(flags)
     mask = flags_arg(mask, "mask")
@@ -156,15 +176,9 @@ def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
             return _from_kernel(buf)
     except OSError as exc:
         raise oserror(exc, path) from None
-    if flags & ~_VALID_FLAGS or flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE \
-            or mask & _STATX_RESERVED:
-        raise oserror(E.EINVAL, path)
-    try:
-        return _fallback(path, raw, fd, flags)
-    except OSError as exc:
-        raise oserror(exc, path) from None
+    return _fallback(path, raw, fd, flags, mask)
 
 
 if fast is not None and hasattr(fast, "set_statx_result"):
     fast.set_statx_result(Statx)  # the C entry builds the result itself
-statx = c_entry("statx", "statx", _statx)
+statx = c_entry("statx", "statx", _statx, _fallback)
