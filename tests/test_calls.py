@@ -259,6 +259,62 @@ def test_emulation_agrees_with_the_kernel(tmp_path: Path, nodes: list[dict[str, 
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _read_only_mounts(base: str, caller: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """In a private mount namespace (gone with this child): a tmpfs whose superblock
+    is read-only, and a read-only bind mount of a writable file system.  The kernel
+    answers W_OK with EROFS before the permission check for the first
+    (sb_permission) and after it for the second (do_faccessat)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_rdonly, ms_remount, ms_bind, ms_rec, ms_private = 0x1, 0x20, 0x1000, 0x4000, 0x40000
+    if libc.unshare(0x00020000) != 0 or \
+            libc.mount(b"none", b"/", None, ms_rec | ms_private, None) != 0:
+        raise OSError(ctypes.get_errno(), "unshare/mount")
+    sb, bind, src = (os.path.join(base, n) for n in ("sb", "bind", "src"))
+    for d in (sb, bind, src):
+        os.mkdir(d, 0o755)
+
+    def populate(d: str) -> list[str]:
+        made = []
+        for name, mode in (("f644", 0o644), ("f666", 0o666), ("f600", 0o600)):
+            with open(os.path.join(d, name), "w"):
+                pass
+            os.chmod(os.path.join(d, name), mode)
+            made.append(os.path.join(d, name))
+        os.mkdir(os.path.join(d, "dir"), 0o755)
+        os.symlink("f666", os.path.join(d, "link"))
+        return [*made, os.path.join(d, "dir"), os.path.join(d, "link")]
+
+    if libc.mount(b"tmpfs", os.fsencode(sb), b"tmpfs", 0, b"mode=755") != 0:
+        raise OSError(ctypes.get_errno(), "mount tmpfs")
+    paths = populate(sb)
+    if libc.mount(None, os.fsencode(sb), None, ms_remount | ms_rdonly, None) != 0:
+        raise OSError(ctypes.get_errno(), "remount ro")
+    paths += populate(src)
+    if libc.mount(os.fsencode(src), os.fsencode(bind), None, ms_bind, None) != 0 or \
+            libc.mount(None, os.fsencode(bind), None,
+                       ms_remount | ms_bind | ms_rdonly, None) != 0:
+        raise OSError(ctypes.get_errno(), "read-only bind mount")
+    paths += [p.replace(src, bind) for p in paths if p.startswith(src)]
+    return _compare_as(caller, paths)
+
+
+@pytest.mark.parametrize("caller", [_CALLERS[0], _CALLERS[4], _CALLERS[6]])
+def test_emulation_on_read_only_mounts(caller: tuple[Any, ...]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    import shutil
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="seccompat-")
+    os.chmod(base, 0o755)
+    try:
+        assert in_child(_read_only_mounts, base, caller).get() == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _check_tree(base: Path, nodes: list[dict[str, Any]], caller: tuple[Any, ...]) -> None:
     paths, immutables = [], []
     for node in nodes:

@@ -23,9 +23,11 @@ __all__ = [
     "fs_ids",
     "fs_magic",
     "has_capability",
+    "mount_id",
     "process_state",
     "procfs_trusted",
     "seccomp_mode",
+    "superblock_read_only",
     "sysctl",
 ]
 
@@ -179,6 +181,37 @@ def sysctl(name: str) -> str | None:
 
 
 PROC_SUPER_MAGIC = 0x9FA0
+
+
+def mount_id(fd: int) -> int | None:
+    """The id of the mount *fd* is on (``mnt_id:`` in /proc/self/fdinfo, proc(5));
+    None when /proc cannot say."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def superblock_read_only(fd: int) -> bool | None:
+    """Whether the file system *fd* is on is itself read-only, not just its mount:
+    the super options of that mount in /proc/self/mountinfo (proc(5)); None when
+    /proc cannot say."""
+    mnt = mount_id(fd)
+    if mnt is None:
+        return None
+    prefix = b"%d " % mnt
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                if line.startswith(prefix):  # ... - fstype source super-options
+                    return b"ro" in line.rsplit(b" - ", 1)[1].split()[2].split(b",")
+    except (OSError, IndexError):
+        pass
+    return None
 
 
 def fs_magic(path: str) -> int:

@@ -13,14 +13,16 @@ kernel's order (fs/open.c do_faccessat, fs/namei.c inode_permission and
 generic_permission), on one O_PATH descriptor so every check sees the same inode:
 
 1. X_OK on a regular file on a noexec mount: EACCES;
-2. W_OK on a read-only file system (for files, directories and symlinks): EROFS;
+2. W_OK on a read-only file system (its superblock, from the super options in
+   /proc/self/mountinfo; for files, directories and symlinks): EROFS;
 3. W_OK on an immutable file: EPERM;
 4. owner bits for the owner; else the POSIX ACL (``system.posix_acl_access``, with
    its mask); else the group bits for the file's group or a supplementary group;
    else the other bits; then CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
    right set (AT_EACCESS: the effective set and fs ids; otherwise the real ids and,
    as the kernel's access_override_creds does, the permitted set only for real
-   uid 0).
+   uid 0);
+5. W_OK granted on a read-only mount of a writable file system: EROFS.
 
 Residual differences (the emulation errs towards denying): LSMs (SELinux,
 AppArmor, Landlock) and the device cgroup are not consulted; idmapped mounts and
@@ -262,10 +264,13 @@ def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
         vfs = os.fstatvfs(fd)
         if mode & _MAY_EXEC and stat.S_ISREG(st.st_mode) and vfs.f_flag & os.ST_NOEXEC:
             return E.EACCES
+        read_only = False
         if mode & _MAY_WRITE:
             kind = stat.S_IFMT(st.st_mode)
-            if vfs.f_flag & os.ST_RDONLY and kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
-                return E.EROFS
+            read_only = bool(vfs.f_flag & os.ST_RDONLY) and \
+                kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
+            if read_only and proc.superblock_read_only(fd) is not False:
+                return E.EROFS  # sb_permission(), before any other check (unknown: so)
             immutable = _immutable(fd, st, f"/proc/self/fd/{fd}")
             if immutable is None:
                 return E.EACCES  # cannot be sure: deny
@@ -277,7 +282,9 @@ def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
             if exc.errno not in (E.ENODATA, E.EOPNOTSUPP, E.ENOTSUP):
                 return E.EACCES  # cannot be sure: deny
             acl = None
-        return _generic_permission(st, acl, creds, mode)
+        result = _generic_permission(st, acl, creds, mode)
+        # do_faccessat(): a read-only mount answers once permission is granted.
+        return E.EROFS if result == 0 and read_only else result
     finally:
         if owned:
             os.close(fd)

@@ -49,7 +49,7 @@ import errno as E
 import os
 import stat
 
-from ..proc import PROC_SUPER_MAGIC, fs_magic, procfs_trusted
+from ..proc import PROC_SUPER_MAGIC, fs_magic, mount_id, procfs_trusted
 from ..raw import fast
 
 __all__ = ["RETRIES", "resolve_open"]
@@ -72,11 +72,10 @@ def _err(code: int) -> OSError:
 
 
 def _mount_id(fd: int) -> int:
-    with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
-        for line in f:
-            if line.startswith(b"mnt_id:"):
-                return int(line.split()[1])
-    raise _err(E.EXDEV)  # cannot tell: refuse, as for a crossing
+    mnt = mount_id(fd)
+    if mnt is None:
+        raise _err(E.EXDEV)  # cannot tell: refuse, as for a crossing
+    return mnt
 
 
 def _identity(fd: int) -> tuple[int, int]:

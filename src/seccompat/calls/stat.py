@@ -7,6 +7,7 @@ import os
 import struct
 from typing import Any, NamedTuple
 
+from ..proc import mount_id
 from ..raw import fast
 from ._kernel import FALLBACK, attempt, c_entry, flags_arg, fs_path, oserror, to_fd
 
@@ -91,17 +92,6 @@ def _from_kernel(buf: bytes | bytearray) -> Statx:
         subvol if mask & STATX_SUBVOL else None))
 
 
-def _mount_id(fd: int) -> int | None:
-    try:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("mnt_id:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def _fallback(path: Any, raw: bytes | None, fd: int | None, flags: int, mask: int) -> Statx:
     """fstatat(2) for the basic fields; the mount id, only when *mask* asks for it,
     from /proc/self/fdinfo (statx(2) may leave unrequested fields unfilled).  After
@@ -136,11 +126,11 @@ def _stat_and_mount_id(target: int | bytes, dir_fd: int | None,
                        follow: bool) -> tuple[os.stat_result, int | None]:
     """The status and mount id of *target* (an fd, or a path from *dir_fd*)."""
     if isinstance(target, int):
-        return os.fstat(target), _mount_id(target)
+        return os.fstat(target), mount_id(target)
     fd = os.open(target, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
                  dir_fd=dir_fd)
     try:
-        return os.fstat(fd), _mount_id(fd)
+        return os.fstat(fd), mount_id(fd)
     finally:
         os.close(fd)
 
