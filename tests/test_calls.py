@@ -629,6 +629,42 @@ def test_renameat2(mode: str, tmp_path: Path) -> None:
         assert got[4][:2] == ("SyscallUnavailable", errno.ENOSYS)
 
 
+def _noreplace_as(uid: int, src: str, dst: str) -> Any:
+    os.setresuid(uid, uid, uid)
+    return outcome(lambda: c.renameat2(src, dst, c.RENAME_NOREPLACE))[:2], \
+        os.path.exists(src), os.path.exists(dst)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_renameat2_noreplace_where_only_link_is_refused(mode: str, root: None) -> None:
+    """rename(2) needs only the directory; link(2) also the file (protected_hardlinks).
+    The emulation cannot serve such a call: SyscallUnavailable, nothing moved.  An
+    immutable source is refused by rename(2) itself: EPERM either way."""
+    import shutil
+    import tempfile
+
+    from .kernel import sysctl
+
+    base = tempfile.mkdtemp(prefix="seccompat-")
+    try:
+        os.chmod(base, 0o777)  # writable by the caller, not sticky
+        src, dst = os.path.join(base, "roots"), os.path.join(base, "moved")
+        with open(src, "w"):
+            pass
+        os.chmod(src, 0o600)
+        with sysctl("fs.protected_hardlinks", "1"):
+            got = run_mode(mode, _noreplace_as, 1000, src, dst)
+        if mode == "kernel":
+            assert got == (("ok", None), False, True)
+        else:
+            assert got == (("SyscallUnavailable", errno.ENOSYS), True, False)
+        with immutable_file(Path(base)) as frozen:
+            got = run_mode(mode, _noreplace_as, 0, str(frozen), dst + "2")
+        assert got == (("PermissionError", errno.EPERM), True, False)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # --- call() --------------------------------------------------------------------
 
 def _generic_case() -> list[Any]:

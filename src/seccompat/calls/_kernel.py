@@ -42,7 +42,8 @@ class SyscallUnavailable(OSError):
     know.  Callers take their older path (PIDs instead of pidfds, say)."""
 
     def __init__(self, name: str, verdict: Verdict | None, detail: str = "") -> None:
-        evidence = verdict.evidence if verdict is not None else detail
+        evidence = "; ".join(part for part in (
+            verdict.evidence if verdict is not None else "", detail) if part)
         super().__init__(E.ENOSYS, f"{name} is unavailable: {evidence}")
         self.verdict = verdict
         self.syscall = name
@@ -163,9 +164,10 @@ def _ints(args: Sequence[int | bytes | bytearray]) -> tuple[int, ...]:
     return tuple(a if isinstance(a, int) else 1 for a in args)
 
 
-def unavailable(name: str) -> SyscallUnavailable:
-    """The exception for a call with no emulation, with the classifier's verdict."""
-    return SyscallUnavailable(name, classify(name))
+def unavailable(name: str, detail: str = "") -> SyscallUnavailable:
+    """The exception for a call with no emulation (here), with the classifier's
+    verdict and why the emulation could not serve this call."""
+    return SyscallUnavailable(name, classify(name), detail)
 
 
 def oserror(exc_or_errno: OSError | int, filename: Any = None, filename2: Any = None) -> OSError:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import errno as E
-import fcntl
 import os
 import stat
 import struct
@@ -49,7 +48,7 @@ from typing import Any
 from .. import proc
 from ..raw import syscall
 from ._kernel import FALLBACK, NR, attempt, c_entry, dir_fd_arg, flags_arg, fs_path, oserror
-from .stat import STATX_BASIC_STATS, statx
+from .stat import STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "access", "faccessat2"]
 
@@ -58,9 +57,6 @@ AT_EACCESS = 0x200
 AT_EMPTY_PATH = 0x1000
 _VALID_FLAGS = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
 _MAY_EXEC, _MAY_WRITE, _MAY_READ = 1, 2, 4
-_FS_IOC_GETFLAGS = 0x80086601
-_FS_IMMUTABLE_FL = 0x10
-_STATX_ATTR_IMMUTABLE = 0x10
 _ACL_XATTR = "system.posix_acl_access"
 _ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER = \
     0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -162,32 +158,6 @@ def _generic_permission(st: os.stat_result, acl: bytes | None, creds: _Creds, wa
     return E.EACCES
 
 
-def _immutable(fd: int, st: os.stat_result, path_fd: str) -> bool | None:
-    """The inode's immutable flag: statx attributes, else FS_IOC_GETFLAGS; None if
-    neither can tell."""
-    try:
-        result = statx(fd, STATX_BASIC_STATS, flags=AT_EMPTY_PATH)
-        if result.stx_attributes_mask & _STATX_ATTR_IMMUTABLE:
-            return bool(result.stx_attributes & _STATX_ATTR_IMMUTABLE)
-    except OSError:
-        pass
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-        return False  # only regular files and directories carry the flag
-    try:
-        # Reopening through /proc reads nothing and cannot block (O_NONBLOCK).
-        flags_fd = os.open(path_fd, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError:
-        return None
-    try:
-        buf = bytearray(struct.pack("l", 0))
-        fcntl.ioctl(flags_fd, _FS_IOC_GETFLAGS, buf)
-        return bool(struct.unpack("l", buf)[0] & _FS_IMMUTABLE_FL)
-    except OSError:
-        return None
-    finally:
-        os.close(flags_fd)
-
-
 _CAP_VERSION_3 = 0x20080522
 _CAP_DAC_OVERRIDE = proc.CAP["CAP_DAC_OVERRIDE"]
 _CAP_DAC_READ_SEARCH = proc.CAP["CAP_DAC_READ_SEARCH"]
@@ -271,10 +241,10 @@ def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
                 kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
             if read_only and proc.superblock_read_only(fd) is not False:
                 return E.EROFS  # sb_permission(), before any other check (unknown: so)
-            immutable = _immutable(fd, st, f"/proc/self/fd/{fd}")
-            if immutable is None:
+            protected = protection(fd, st.st_mode)
+            if protected is None:
                 return E.EACCES  # cannot be sure: deny
-            if immutable:
+            if protected & STATX_ATTR_IMMUTABLE:
                 return E.EPERM
         try:
             acl: bytes | None = os.getxattr(f"/proc/self/fd/{fd}", _ACL_XATTR)

@@ -17,10 +17,35 @@ from ._kernel import (
     oserror,
     unavailable,
 )
+from .stat import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["RENAME_EXCHANGE", "RENAME_NOREPLACE", "RENAME_WHITEOUT", "renameat2"]
 
 RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 0x1, 0x2, 0x4
+
+
+def _protected(raw: bytes, dir_fd: int | None, bits: int, follow: bool) -> bool:
+    """Whether the inode at *raw* has one of the attribute *bits*.  Unknown (without
+    statx(2), FS_IOC_GETFLAGS needs read access) counts as no: the caller is then
+    told the emulation cannot serve, which is true either way."""
+    try:
+        fd = os.open(raw, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
+                     dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        found = protection(fd, os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+    return bool(found and found & bits)
+
+
+def _rename_refuses_too(raw_src: bytes, s_dir: int | None, raw_dst: bytes,
+                        d_dir: int | None) -> bool:
+    """Whether rename(2) answers EPERM for the reason link(2) did: an immutable or
+    append-only source (may_delete()), or an immutable destination directory."""
+    return _protected(raw_src, s_dir, STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND, False) \
+        or _protected(os.path.dirname(raw_dst) or b".", d_dir, STATX_ATTR_IMMUTABLE, True)
 
 
 def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
@@ -31,7 +56,9 @@ def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
     the two atomically; RENAME_WHITEOUT leaves a whiteout.  Linux 3.15.  Fallback:
     flags 0 is renameat(2); RENAME_NOREPLACE is link(2) then unlink(2) for
     non-directories (atomic: it never replaces; both names exist for a moment);
-    EXCHANGE, WHITEOUT and NOREPLACE on a directory raise SyscallUnavailable.
+    EXCHANGE, WHITEOUT, NOREPLACE on a directory, and NOREPLACE where link(2) is
+    refused but rename(2) would not be (a file system without hard links,
+    fs.protected_hardlinks, EMLINK) raise SyscallUnavailable.
     """
     raw_src, raw_dst = fs_path(src, "src"), fs_path(dst, "dst")
     flags = flags_arg(flags)
@@ -51,13 +78,24 @@ def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
             os.rename(raw_src, raw_dst, src_dir_fd=s_dir, dst_dir_fd=d_dir)
             return
         if flags != RENAME_NOREPLACE:
-            raise unavailable("renameat2")
+            raise unavailable("renameat2", "RENAME_EXCHANGE and RENAME_WHITEOUT have no "
+                              "emulation")
         st = os.stat(raw_src, dir_fd=s_dir, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
-            raise unavailable("renameat2")
+            raise unavailable("renameat2", "RENAME_NOREPLACE of a directory has no emulation")
         if raw_src == raw_dst and s_dir == d_dir:
             raise oserror(E.EEXIST, src, dst)  # the kernel: dst exists
-        os.link(raw_src, raw_dst, src_dir_fd=s_dir, dst_dir_fd=d_dir, follow_symlinks=False)
+        try:
+            os.link(raw_src, raw_dst, src_dir_fd=s_dir, dst_dir_fd=d_dir,
+                    follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno == E.EMLINK or (exc.errno == E.EPERM and not _rename_refuses_too(
+                    raw_src, s_dir, raw_dst, d_dir)):
+                # rename(2) adds no link: a file system without hard links,
+                # fs.protected_hardlinks or a full link count refuse only the emulation.
+                raise unavailable("renameat2", f"RENAME_NOREPLACE needs link(2), which "
+                                  f"answered {E.errorcode[exc.errno]}") from None
+            raise
         try:
             os.unlink(raw_src, dir_fd=s_dir)
         except OSError:

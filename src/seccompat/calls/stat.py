@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import errno as E
+import fcntl
 import os
+import stat
 import struct
+import sys
 from typing import Any, NamedTuple
 
 from ..proc import mount_id
 from ..raw import fast
 from ._kernel import FALLBACK, attempt, c_entry, flags_arg, fs_path, oserror, to_fd
 
-__all__ = ["STATX_BASIC_STATS", "STATX_BTIME", "STATX_MNT_ID", "Statx", "statx"]
+__all__ = ["STATX_ATTR_APPEND", "STATX_ATTR_IMMUTABLE", "STATX_BASIC_STATS", "STATX_BTIME",
+           "STATX_MNT_ID", "Statx", "protection", "statx"]
 
 STATX_TYPE, STATX_MODE, STATX_NLINK, STATX_UID, STATX_GID = 0x1, 0x2, 0x4, 0x8, 0x10
 STATX_ATIME, STATX_MTIME, STATX_CTIME, STATX_INO, STATX_SIZE = 0x20, 0x40, 0x80, 0x100, 0x200
 STATX_BLOCKS, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID = 0x400, 0x7FF, 0x800, 0x1000
 STATX_DIOALIGN, STATX_MNT_ID_UNIQUE, STATX_SUBVOL = 0x2000, 0x4000, 0x8000
 _STATX_RESERVED = 0x80000000
+#: stx_attributes bits; FS_IOC_GETFLAGS uses the same values (FS_IMMUTABLE_FL, FS_APPEND_FL).
+STATX_ATTR_IMMUTABLE, STATX_ATTR_APPEND = 0x10, 0x20
+_FS_IOC_GETFLAGS = 0x80086601
 AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH = 0x100, 0x800, 0x1000
 AT_STATX_SYNC_TYPE = 0x6000
 _VALID_FLAGS = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE
@@ -167,6 +174,36 @@ def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
     except OSError as exc:
         raise oserror(exc, path) from None
     return _fallback(path, raw, fd, flags, mask)
+
+
+def protection(fd: int, st_mode: int) -> int | None:
+    """The immutable and append-only attributes (STATX_ATTR_IMMUTABLE|APPEND bits) of
+    the inode open as *fd* (O_PATH will do; *st_mode* is its mode): statx(2)
+    attributes, else FS_IOC_GETFLAGS (ioctl_iflags(2)) on a reopen through /proc;
+    None when neither can tell."""
+    wanted = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND
+    try:
+        result = statx(fd, STATX_BASIC_STATS, flags=AT_EMPTY_PATH)
+        if result.stx_attributes_mask & wanted == wanted:
+            return result.stx_attributes & wanted
+    except OSError:
+        pass
+    if not (stat.S_ISREG(st_mode) or stat.S_ISDIR(st_mode)):
+        return 0  # only regular files and directories carry these flags
+    try:
+        # Reopening through /proc reads nothing and cannot block (O_NONBLOCK).
+        flags_fd = os.open(f"/proc/self/fd/{fd}",
+                           os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(flags_fd, _FS_IOC_GETFLAGS, buf)
+        return int.from_bytes(buf[:4], sys.byteorder) & wanted
+    except OSError:
+        return None
+    finally:
+        os.close(flags_fd)
 
 
 if fast is not None and hasattr(fast, "set_statx_result"):
