@@ -17,6 +17,7 @@ from .syscalls import lookup
 __all__ = [
     "CAP",
     "PROC_SUPER_MAGIC",
+    "Mount",
     "ProcessState",
     "cap_permitted",
     "container_hints",
@@ -24,10 +25,10 @@ __all__ = [
     "fs_magic",
     "has_capability",
     "mount_id",
+    "mount_of",
     "process_state",
     "procfs_trusted",
     "seccomp_mode",
-    "superblock_read_only",
     "sysctl",
 ]
 
@@ -196,10 +197,19 @@ def mount_id(fd: int) -> int | None:
     return None
 
 
-def superblock_read_only(fd: int) -> bool | None:
-    """Whether the file system *fd* is on is itself read-only, not just its mount:
-    the super options of that mount in /proc/self/mountinfo (proc(5)); None when
-    /proc cannot say."""
+@dataclass(frozen=True)
+class Mount:
+    """The file system behind a mount: one line of /proc/self/mountinfo (proc(5))."""
+
+    device: str
+    """``major:minor`` of the superblock: equal for two mounts of one file system."""
+    fstype: str
+    super_options: frozenset[str]
+    """The file system's own options (``ro`` means the superblock is read-only)."""
+
+
+def mount_of(fd: int) -> Mount | None:
+    """The mount *fd* is on, from /proc/self/mountinfo; None when /proc cannot say."""
     mnt = mount_id(fd)
     if mnt is None:
         return None
@@ -207,9 +217,11 @@ def superblock_read_only(fd: int) -> bool | None:
     try:
         with open("/proc/self/mountinfo", "rb") as f:
             for line in f:
-                if line.startswith(prefix):  # ... - fstype source super-options
-                    return b"ro" in line.rsplit(b" - ", 1)[1].split()[2].split(b",")
-    except (OSError, IndexError):
+                if line.startswith(prefix):  # id parent dev root ... - fstype source options
+                    fields, tail = line.split(), line.rsplit(b" - ", 1)[1].split()
+                    return Mount(fields[2].decode(), tail[0].decode(),
+                                 frozenset(tail[2].decode().split(",")))
+    except (OSError, IndexError, UnicodeDecodeError):
         pass
     return None
 

@@ -6,10 +6,15 @@ import ctypes
 import errno as E
 import fcntl
 import os
+import resource
+import signal
 import stat
+import threading
 from typing import Any
 
+from ..proc import mount_of
 from ._kernel import FALLBACK, attempt, c_entry, oserror, to_fd
+from .stat import STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["copy_file_range"]
 
@@ -26,26 +31,75 @@ def _offset(value: Any, name: str) -> int | None:
     return value
 
 
+_LOFF_MAX = 2**63 - 1  # MAX_LFS_FILESIZE, the largest s_maxbytes of any file system
+#: File system types whose ->copy_file_range may copy between two of their superblocks.
+_CROSS_SB = {"nfs": "nfs", "nfs4": "nfs", "cifs": "cifs", "smb3": "cifs", "ceph": "ceph",
+             "overlay": "overlay"}
+
+
+def _same_copy_domain(src: int, dst: int, st_src: os.stat_result,
+                      st_dst: os.stat_result) -> bool:
+    """Whether the kernel would copy between these files rather than answer EXDEV:
+    one superblock, or two of a file system whose copy_file_range method spans
+    them (generic_copy_file_checks()).  One st_dev is one superblock; otherwise
+    /proc/self/mountinfo says (unknown: EXDEV, the usual answer across devices)."""
+    if st_src.st_dev == st_dst.st_dev:
+        return True
+    a, b = mount_of(src), mount_of(dst)
+    if a is None or b is None:
+        return False
+    return a.device == b.device or (a.fstype in _CROSS_SB
+                                    and _CROSS_SB[a.fstype] == _CROSS_SB.get(b.fstype))
+
+
 def _check_like_the_kernel(src: int, dst: int, count: int, off_src: int | None,
-                           off_dst: int | None) -> None:
-    """The argument checks of vfs_copy_file_range(), before any byte moves."""
+                           off_dst: int | None) -> int:
+    """vfs_copy_file_range()'s checks in its order, before any byte moves; returns
+    the count shortened to the source's end and the write limits, as the kernel
+    copies at most that."""
     if src < 0 or dst < 0:
         raise oserror(E.EBADF)
     src_flags, dst_flags = fcntl.fcntl(src, fcntl.F_GETFL), fcntl.fcntl(dst, fcntl.F_GETFL)
+    st_src, st_dst = os.fstat(src), os.fstat(dst)
+    # generic_file_rw_checks()
+    if stat.S_ISDIR(st_src.st_mode) or stat.S_ISDIR(st_dst.st_mode):
+        raise oserror(E.EISDIR)
+    if not stat.S_ISREG(st_src.st_mode) or not stat.S_ISREG(st_dst.st_mode):
+        raise oserror(E.EINVAL)
     if src_flags & os.O_ACCMODE == os.O_WRONLY or dst_flags & os.O_ACCMODE == os.O_RDONLY \
             or dst_flags & os.O_APPEND:
         raise oserror(E.EBADF)
-    st_src, st_dst = os.fstat(src), os.fstat(dst)
-    for st in (st_src, st_dst):
-        if stat.S_ISDIR(st.st_mode):
-            raise oserror(E.EISDIR)
-        if not stat.S_ISREG(st.st_mode):
-            raise oserror(E.EINVAL)
-    if (st_src.st_dev, st_src.st_ino) == (st_dst.st_dev, st_dst.st_ino):
-        pos_src = off_src if off_src is not None else os.lseek(src, 0, os.SEEK_CUR)
-        pos_dst = off_dst if off_dst is not None else os.lseek(dst, 0, os.SEEK_CUR)
-        if pos_src < pos_dst + count and pos_dst < pos_src + count:
-            raise oserror(E.EINVAL)  # overlapping ranges of one file
+    # generic_copy_file_checks()
+    if not _same_copy_domain(src, dst, st_src, st_dst):
+        raise oserror(E.EXDEV)
+    protected = protection(dst, st_dst.st_mode)
+    if protected and protected & STATX_ATTR_IMMUTABLE:
+        raise oserror(E.EPERM)
+    pos_src = off_src if off_src is not None else os.lseek(src, 0, os.SEEK_CUR)
+    pos_dst = off_dst if off_dst is not None else os.lseek(dst, 0, os.SEEK_CUR)
+    if pos_src + count >= 2**64 or pos_dst + count >= 2**64:
+        raise oserror(E.EOVERFLOW)  # the u64 sums wrap
+    count = 0 if pos_src >= st_src.st_size else min(count, st_src.st_size - pos_src)
+    count = _write_limits(pos_dst, count)
+    if (st_src.st_dev, st_src.st_ino) == (st_dst.st_dev, st_dst.st_ino) \
+            and pos_dst + count > pos_src and pos_dst < pos_src + count:
+        raise oserror(E.EINVAL)  # overlapping ranges of one file
+    return count
+
+
+def _write_limits(pos: int, count: int) -> int:
+    """generic_write_check_limits(): RLIMIT_FSIZE (SIGXFSZ and EFBIG at or past it),
+    then the largest file any file system allows.  (A file system's own smaller
+    maximum is left to the write, which checks it again.)"""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        if pos >= limit:
+            signal.pthread_kill(threading.get_ident(), signal.SIGXFSZ)
+            raise oserror(E.EFBIG)
+        count = min(count, limit - pos)
+    if pos >= _LOFF_MAX:
+        raise oserror(E.EFBIG)
+    return min(count, _LOFF_MAX - pos)
 
 
 def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = None,
@@ -55,9 +109,10 @@ def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = No
     With an offset None the file offset is used and advanced; with an int it is
     used and the file offset is left alone.  Returns the bytes copied (0 at end of
     file).  Linux 4.5.  Fallback: pread/pwrite (read/write for None offsets) after
-    the kernel's own argument checks (EBADF, EISDIR, EINVAL for overlapping ranges
-    of one file); a genuine EPERM (immutable destination) comes from the write.
-    Cross-filesystem EXDEV and EOPNOTSUPP are the kernel's answers and are raised.
+    the kernel's own checks in its order (``_check_like_the_kernel``: EISDIR,
+    EINVAL, EBADF, EXDEV across file systems, EPERM for an immutable destination,
+    EOVERFLOW, EFBIG, EINVAL for overlapping ranges of one file); the residual
+    differences are listed in docs/compatibility.md.
     """
     src, dst = to_fd(src, "src"), to_fd(dst, "dst")
     if isinstance(count, bool) or not isinstance(count, int):
@@ -81,7 +136,7 @@ def _fallback(src: int, dst: int, count: int, off_src: int | None, off_dst: int 
     """pread/pwrite (read/write for a None offset) after the kernel's checks.  The C
     entry's doomed plain case calls it as ``(src, dst, count, off_src, off_dst)``."""
     try:
-        _check_like_the_kernel(src, dst, count, off_src, off_dst)
+        count = _check_like_the_kernel(src, dst, count, off_src, off_dst)
     except OSError as exc:
         raise oserror(exc) from None
     copied = 0

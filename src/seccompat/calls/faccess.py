@@ -239,7 +239,8 @@ def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
             kind = stat.S_IFMT(st.st_mode)
             read_only = bool(vfs.f_flag & os.ST_RDONLY) and \
                 kind in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
-            if read_only and proc.superblock_read_only(fd) is not False:
+            if read_only and ((mount := proc.mount_of(fd)) is None
+                              or "ro" in mount.super_options):
                 return E.EROFS  # sb_permission(), before any other check (unknown: so)
             protected = protection(fd, st.st_mode)
             if protected is None:
