@@ -653,6 +653,55 @@ def test_getrandom(mode: str) -> None:
                                            ("OSError", errno.EINVAL)]
 
 
+def _unshare_case() -> list[Any]:
+    """close_range(UNSHARE) in this thread: another thread, which shared the table,
+    keeps the descriptor; this one loses it."""
+    fd = os.open("/dev/null", os.O_RDONLY)
+    ready, done, seen = threading.Event(), threading.Event(), []
+
+    def other() -> None:
+        ready.set()
+        done.wait()
+        seen.append(outcome(lambda: os.fstat(fd))[0])
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    ready.wait()
+    got = outcome(lambda: c.close_range(fd, fd, c.CLOSE_RANGE_UNSHARE))[:2]
+    here = outcome(lambda: os.fstat(fd))[0]
+    done.set()
+    thread.join()
+    return [got, here, seen[0]]
+
+
+@functools.cache
+def _threads_usable() -> bool:
+    """Whether threads can start here: glibc's pthread_create falls back from clone3
+    only on ENOSYS, so under an EPERM profile older than 5.3 they cannot."""
+    try:
+        thread = threading.Thread(target=lambda: None)
+        thread.start()
+    except RuntimeError:
+        return False
+    thread.join()
+    return True
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_close_range_unshare(mode: str) -> None:
+    if not _threads_usable():
+        pytest.skip("threads cannot start here (clone3 gets EPERM from an outer filter)")
+    assert run_mode(mode, _unshare_case) == [("ok", None), "OSError", "ok"]
+
+
+def test_close_range_unshare_without_unshare_is_unavailable() -> None:
+    if not _filters_usable() or not _threads_usable():
+        pytest.skip("an outer filter denies seccomp(2) or threads")
+    got = in_child(_unshare_case, rules={"close_range": Action.errno(errno.EPERM),
+                                         "unshare": Action.errno(errno.EPERM)}).get()
+    assert got == [("SyscallUnavailable", errno.ENOSYS), "ok", "ok"]
+
+
 # --- fchmodat2 -----------------------------------------------------------------
 
 def _chmod_case(root: str) -> list[Any]:
@@ -673,6 +722,99 @@ def test_fchmodat2(mode: str, tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to("f")
     assert run_mode(mode, _chmod_case, str(tmp_path)) == [
         0o600, 0o640, 0o604, ("OSError", errno.EOPNOTSUPP), ("FileNotFoundError", errno.ENOENT)]
+
+
+def _private_mount_namespace() -> Any:
+    """This (child) process's own mount namespace, so mounts vanish with it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x00020000) != 0 or \
+            libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC|MS_PRIVATE
+        raise OSError(ctypes.get_errno(), "unshare/mount")
+    return libc
+
+
+def _chmod_as(uid: int, path: str, follow: bool) -> Any:
+    os.setresuid(uid, uid, uid)
+    return outcome(lambda: c.fchmodat2(path, 0o600, follow_symlinks=follow))[:2]
+
+
+def _chmod_scenarios(base: str, uid: int) -> list[Any]:
+    """fchmodat2 over owners, symlinks, an immutable file and a read-only mount, as
+    *uid*: each outcome and the mode that results, on a fresh tree each time."""
+    from .kernel import FS_IMMUTABLE_FL, _flags
+
+    out: list[Any] = []
+    names = ("own", "roots", "link", "dangling", "missing", "dir", "immutable",
+             "ro/own", "ro/link")
+    for follow in (True, False):
+        for name in names:
+            root = os.path.join(base, f"t{len(out)}")
+            os.mkdir(root, 0o755)
+            for fname, owner in (("own", uid), ("roots", 0), ("immutable", 0)):
+                with open(os.path.join(root, fname), "w"):
+                    pass
+                os.chown(os.path.join(root, fname), owner, owner)
+                os.chmod(os.path.join(root, fname), 0o644)
+            os.symlink("own", os.path.join(root, "link"))
+            os.symlink("nowhere", os.path.join(root, "dangling"))
+            os.mkdir(os.path.join(root, "dir"), 0o755)
+            os.chown(os.path.join(root, "dir"), uid, uid)
+            ro = os.path.join(root, "ro")
+            os.mkdir(ro)
+            with open(os.path.join(ro, "own"), "w"):
+                pass
+            os.chown(os.path.join(ro, "own"), uid, uid)
+            os.symlink("own", os.path.join(ro, "link"))
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.mount(os.fsencode(ro), os.fsencode(ro), None, 0x1000, None) != 0 or \
+                    libc.mount(None, os.fsencode(ro), None, 0x1000 | 0x20 | 0x1, None) != 0:
+                raise OSError(ctypes.get_errno(), "read-only bind mount")
+            fd = os.open(os.path.join(root, "immutable"), os.O_RDONLY)
+            _flags(fd, _flags(fd) | FS_IMMUTABLE_FL)
+            try:
+                got = in_child(_chmod_as, uid, os.path.join(root, name), follow).get()
+            finally:
+                _flags(fd, _flags(fd) & ~FS_IMMUTABLE_FL)
+                os.close(fd)
+                libc.umount2(os.fsencode(ro), 0)
+            try:
+                mode = stat.S_IMODE(os.lstat(os.path.join(root, name)).st_mode)
+            except OSError:
+                mode = None
+            out.append((name, follow, got, mode))
+    return out
+
+
+def _chmod_differential(base: str, uid: int) -> list[Any]:
+    from seccompat.bpf import Filter, compile_filter, install
+
+    _private_mount_namespace()
+    os.mkdir(os.path.join(base, "kernel"))
+    os.mkdir(os.path.join(base, "fallback"))
+    kernel = _chmod_scenarios(os.path.join(base, "kernel"), uid)
+    install(compile_filter(Filter.simple(Action.allow(), {"fchmodat2": Action.errno(1)})))
+    fallback = _chmod_scenarios(os.path.join(base, "fallback"), uid)
+    return [(k, f) for k, f in zip(kernel, fallback, strict=True) if k != f]
+
+
+@pytest.mark.parametrize("uid", [0, 1000])
+def test_fchmodat2_fallback_agrees_with_the_kernel(uid: int, root: None) -> None:
+    """Outcome and resulting mode, kernel against fallback: owned, foreign, symlink,
+    dangling, missing, directory, immutable, and a read-only mount."""
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    if classify("fchmodat2").status.value != "available":
+        pytest.skip("fchmodat2 is unavailable here (kernel < 6.6 or an outer filter): "
+                    "no kernel answer to compare against")
+    import shutil
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="seccompat-")
+    os.chmod(base, 0o755)
+    try:
+        assert in_child(_chmod_differential, base, uid).get() == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- pidfd ---------------------------------------------------------------------

@@ -41,6 +41,8 @@ def fchmodat2(path: Any, mode: int, *, dir_fd: Any = None, follow_symlinks: bool
     except OSError as exc:
         raise oserror(exc, path) from None
     try:
+        if os.fstatvfs(path_fd).f_flag & os.ST_RDONLY:
+            raise oserror(E.EROFS, path)  # mnt_want_write(), before notify_change()
         if stat.S_ISLNK(os.fstat(path_fd).st_mode):
             raise oserror(E.EOPNOTSUPP, path)
         if not procfs_trusted():

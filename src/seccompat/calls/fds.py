@@ -8,8 +8,7 @@ import os
 import resource
 
 from ..raw import syscall
-from ..syscalls import lookup
-from ._kernel import FALLBACK, attempt, c_entry, flags_arg, oserror
+from ._kernel import FALLBACK, NR, attempt, c_entry, flags_arg, oserror, unavailable
 
 __all__ = ["CLOSE_RANGE_CLOEXEC", "CLOSE_RANGE_UNSHARE", "close_range"]
 
@@ -60,7 +59,10 @@ def _fallback(first: int, last: int, flags: int = 0) -> None:
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise oserror(E.EINVAL)
     if flags & CLOSE_RANGE_UNSHARE:
-        _, err = syscall(lookup("unshare").number, _CLONE_FILES)
+        _, err = syscall(NR.unshare, _CLONE_FILES)
+        if err in (E.EPERM, E.ENOSYS):  # unshare(2) is filtered too: cannot emulate
+            raise unavailable("close_range", "CLOSE_RANGE_UNSHARE needs unshare(CLONE_FILES), "
+                              f"which answered {E.errorcode[err]}")
         if err:
             raise oserror(err)
     for fd in _open_fds():
