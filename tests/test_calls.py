@@ -437,7 +437,7 @@ def _statx_fields(path: str) -> tuple[Any, ...]:
     os.close(fd)
     return (r.stx_mask & c.STATX_BASIC_STATS, r.stx_mode, r.stx_ino, r.stx_size, r.stx_nlink,
             r.stx_uid, r.stx_gid, r.stx_mtime_ns, r.stx_ctime_ns, r.stx_dev,
-            stat.S_ISLNK(nofollow.stx_mode), by_fd.stx_ino,
+            stat.S_ISLNK(nofollow.stx_mode or 0), by_fd.stx_ino,
             outcome(lambda: c.statx(path + ".missing")), outcome(lambda: c.statx(path, 2**31)))
 
 
@@ -453,6 +453,69 @@ def test_statx(mode: str, tmp_path: Path) -> None:
                         st_.st_ino)
     assert got[-2] == ("FileNotFoundError", errno.ENOENT, str(f) + ".missing")
     assert got[-1] == ("OSError", errno.EINVAL, str(f))
+
+
+def _statx_scenarios(root: str) -> list[Any]:
+    """statx over paths, descriptors and flags: the outcome, with the basic fields and
+    the mount id when they were filled."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    path_fd = os.open(os.path.join(root, "f"), os.O_PATH)
+    basic, mnt = c.STATX_BASIC_STATS, c.STATX_MNT_ID
+    cases: list[tuple[Any, int, dict[str, Any]]] = [
+        (os.path.join(root, "f"), basic, {}), (os.path.join(root, "link"), basic, {}),
+        (os.path.join(root, "link"), basic, {"follow_symlinks": False}),
+        (os.path.join(root, "loop"), basic, {}), (os.path.join(root, "f", "x"), basic, {}),
+        ("f", basic, {"dir_fd": fd}), ("", basic, {"dir_fd": fd}),
+        ("", basic, {"dir_fd": fd, "flags": 0x1000}), ("f", basic, {"dir_fd": 999_999}),
+        (fd, basic, {}), (path_fd, basic | mnt, {}), (999_999, basic, {}),
+        (os.path.join(root, "f"), basic, {"flags": 0x6000}),
+        (os.path.join(root, "f"), basic, {"flags": 0x2000 | 0x800}),
+        (os.path.join(root, "f"), basic | 0x8000_0000, {}),
+        (os.path.join(root, "f"), basic, {"flags": 0x4}), ("x" * 5000, basic, {}),
+        (os.path.join(root, "f"), mnt, {}), (root, basic | mnt, {}), ("/dev/null", basic, {}),
+    ]
+    out: list[Any] = []
+    for path, mask, kwargs in cases:
+        try:
+            r = c.statx(path, mask, **kwargs)
+        except OSError as exc:
+            out.append((type(exc).__name__, exc.errno))
+            continue
+        out.append((mask, r))
+    os.close(fd)
+    os.close(path_fd)
+    return out
+
+
+def test_statx_fallback_agrees_with_the_kernel(tmp_path: Path) -> None:
+    if not _filters_usable():
+        pytest.skip("an outer filter denies seccomp(2)")
+    if classify("statx").status.value != "available":
+        pytest.skip("statx is unavailable here: no kernel answer to compare against")
+    (tmp_path / "f").write_text("hello")
+    (tmp_path / "link").symlink_to("f")
+    (tmp_path / "loop").symlink_to("loop")
+    kernel = in_child(_statx_scenarios, str(tmp_path)).get()
+    fallback = in_child(_statx_scenarios, str(tmp_path), rules={"statx": Action.errno(1)}).get()
+    wrong: list[Any] = []
+    for i, (k_case, f_case) in enumerate(zip(kernel, fallback, strict=True)):
+        if not isinstance(k_case[1], c.Statx) or not isinstance(f_case[1], c.Statx):
+            if k_case != f_case:
+                wrong.append((i, k_case, f_case))
+            continue
+        asked, k, f = k_case[0], k_case[1], f_case[1]
+        # The fallback fills the basic fields whenever the kernel does, the mount id
+        # when asked (statx(2) lets either fill unrequested fields), never btime.
+        can = c.STATX_BASIC_STATS | (asked & c.STATX_MNT_ID)
+        if k.stx_mask & can & ~f.stx_mask or f.stx_mask & ~(k.stx_mask | can):
+            wrong.append((i, "mask", k.stx_mask, f.stx_mask))
+        for field in ("stx_mode", "stx_ino", "stx_size", "stx_nlink", "stx_uid", "stx_gid",
+                      "stx_dev", "stx_rdev", "stx_blocks", "stx_mtime_ns", "stx_ctime_ns",
+                      "stx_blksize", "stx_mnt_id"):  # atime: following a symlink reads it
+            a, b = getattr(k, field), getattr(f, field)
+            if a is not None and b is not None and a != b:
+                wrong.append((i, field, a, b))
+    assert wrong == []
 
 
 def test_statx_fallback_is_honest_about_its_fields(tmp_path: Path) -> None:

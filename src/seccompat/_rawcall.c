@@ -692,21 +692,24 @@ statx_tuple(const unsigned char *buf)
     PyObject *tuple, *args, *result = NULL;
     int i, ok = 1;
 
+    /* A field whose STATX_* bit the kernel left out of stx_mask is None. */
+#define IF_MASK(bits, value) ((mask & (bits)) == (bits) ? (value) : Py_NewRef(Py_None))
     values[0] = PyLong_FromUnsignedLong(mask);
     values[1] = PyLong_FromUnsignedLong(U32(4));
     values[2] = PyLong_FromUnsignedLongLong(U64(8));
     values[3] = PyLong_FromUnsignedLongLong(U64(56));
-    values[4] = PyLong_FromUnsignedLong(U32(16));
-    values[5] = PyLong_FromUnsignedLong(U32(20));
-    values[6] = PyLong_FromUnsignedLong(U32(24));
-    values[7] = PyLong_FromUnsignedLong(U16(28));
-    values[8] = PyLong_FromUnsignedLongLong(U64(32));
-    values[9] = PyLong_FromUnsignedLongLong(U64(40));
-    values[10] = PyLong_FromUnsignedLongLong(U64(48));
-    values[11] = ns_or_none(buf, 64, 1);
+    values[4] = IF_MASK(0x4, PyLong_FromUnsignedLong(U32(16)));
+    values[5] = IF_MASK(0x8, PyLong_FromUnsignedLong(U32(20)));
+    values[6] = IF_MASK(0x10, PyLong_FromUnsignedLong(U32(24)));
+    values[7] = IF_MASK(0x1 | 0x2, PyLong_FromUnsignedLong(U16(28)));
+    values[8] = IF_MASK(0x100, PyLong_FromUnsignedLongLong(U64(32)));
+    values[9] = IF_MASK(0x200, PyLong_FromUnsignedLongLong(U64(40)));
+    values[10] = IF_MASK(0x400, PyLong_FromUnsignedLongLong(U64(48)));
+#undef IF_MASK
+    values[11] = ns_or_none(buf, 64, (mask & 0x20) != 0);
     values[12] = ns_or_none(buf, 80, (mask & 0x800) != 0);
-    values[13] = ns_or_none(buf, 96, 1);
-    values[14] = ns_or_none(buf, 112, 1);
+    values[13] = ns_or_none(buf, 96, (mask & 0x80) != 0);
+    values[14] = ns_or_none(buf, 112, (mask & 0x40) != 0);
     values[15] = PyLong_FromUnsignedLongLong(makedev(U32(128), U32(132)));
     values[16] = PyLong_FromUnsignedLongLong(makedev(U32(136), U32(140)));
     values[17] = mask & (0x1000 | 0x4000) ? PyLong_FromUnsignedLongLong(U64(144))

@@ -37,24 +37,27 @@ class Statx(NamedTuple):
     """A statx(2) result, with the field names of Python 3.15's ``os.statx``.
 
     A field whose ``STATX_*`` bit is missing from ``stx_mask`` is None: the
-    kernel (or the fallback) did not fill it.  A tuple, like ``os.stat_result``.
+    kernel (or the fallback) did not fill it (``stx_mode`` needs both STATX_TYPE
+    and STATX_MODE).  ``stx_blksize``, ``stx_attributes``, ``stx_attributes_mask``,
+    ``stx_rdev`` and ``stx_dev`` are always filled.  A tuple, like
+    ``os.stat_result``.
     """
 
     stx_mask: int
     stx_blksize: int
     stx_attributes: int
     stx_attributes_mask: int
-    stx_nlink: int
-    stx_uid: int
-    stx_gid: int
-    stx_mode: int
-    stx_ino: int
-    stx_size: int
-    stx_blocks: int
-    stx_atime_ns: int
+    stx_nlink: int | None
+    stx_uid: int | None
+    stx_gid: int | None
+    stx_mode: int | None
+    stx_ino: int | None
+    stx_size: int | None
+    stx_blocks: int | None
+    stx_atime_ns: int | None
     stx_btime_ns: int | None
-    stx_ctime_ns: int
-    stx_mtime_ns: int
+    stx_ctime_ns: int | None
+    stx_mtime_ns: int | None
     stx_rdev: int
     stx_dev: int
     stx_mnt_id: int | None
@@ -63,20 +66,20 @@ class Statx(NamedTuple):
     stx_subvol: int | None
 
     @property
-    def stx_atime(self) -> float:
-        return self.stx_atime_ns / 1e9
+    def stx_atime(self) -> float | None:
+        return None if self.stx_atime_ns is None else self.stx_atime_ns / 1e9
 
     @property
     def stx_btime(self) -> float | None:
         return None if self.stx_btime_ns is None else self.stx_btime_ns / 1e9
 
     @property
-    def stx_ctime(self) -> float:
-        return self.stx_ctime_ns / 1e9
+    def stx_ctime(self) -> float | None:
+        return None if self.stx_ctime_ns is None else self.stx_ctime_ns / 1e9
 
     @property
-    def stx_mtime(self) -> float:
-        return self.stx_mtime_ns / 1e9
+    def stx_mtime(self) -> float | None:
+        return None if self.stx_mtime_ns is None else self.stx_mtime_ns / 1e9
 
 
 _new = tuple.__new__
@@ -88,11 +91,17 @@ def _from_kernel(buf: bytes | bytearray) -> Statx:
      a_s, a_ns, b_s, b_ns, c_s, c_ns, m_s, m_ns, rdev_ma, rdev_mi, dev_ma, dev_mi, mnt_id,
      dio_mem, dio_off, subvol) = _LAYOUT.unpack_from(buf)
     dio = mask & STATX_DIOALIGN
+    type_mode = STATX_TYPE | STATX_MODE
     return _new(Statx, (
-        mask, blksize, attributes, attributes_mask, nlink, uid, gid, mode, ino, size, blocks,
-        a_s * 1_000_000_000 + a_ns,
+        mask, blksize, attributes, attributes_mask,
+        nlink if mask & STATX_NLINK else None, uid if mask & STATX_UID else None,
+        gid if mask & STATX_GID else None, mode if mask & type_mode == type_mode else None,
+        ino if mask & STATX_INO else None, size if mask & STATX_SIZE else None,
+        blocks if mask & STATX_BLOCKS else None,
+        a_s * 1_000_000_000 + a_ns if mask & STATX_ATIME else None,
         b_s * 1_000_000_000 + b_ns if mask & STATX_BTIME else None,
-        c_s * 1_000_000_000 + c_ns, m_s * 1_000_000_000 + m_ns,
+        c_s * 1_000_000_000 + c_ns if mask & STATX_CTIME else None,
+        m_s * 1_000_000_000 + m_ns if mask & STATX_MTIME else None,
         _makedev(rdev_ma, rdev_mi), _makedev(dev_ma, dev_mi),
         mnt_id if mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE) else None,
         dio_mem if dio else None, dio_off if dio else None,
