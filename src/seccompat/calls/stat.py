@@ -187,18 +187,25 @@ def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
 
 def protection(fd: int, st_mode: int) -> int | None:
     """The immutable and append-only attributes (STATX_ATTR_IMMUTABLE|APPEND bits) of
-    the inode open as *fd* (O_PATH will do; *st_mode* is its mode): statx(2)
-    attributes, else FS_IOC_GETFLAGS (ioctl_iflags(2)) on a reopen through /proc;
-    None when neither can tell."""
+    the inode open as *fd* (*st_mode* is its mode; an O_PATH fd will do):
+    FS_IOC_GETFLAGS (ioctl_iflags(2), whose bits are the same) on the fd, else
+    statx(2) attributes, else FS_IOC_GETFLAGS on a reopen through /proc; None when
+    none can tell.  Only regular files and directories carry these flags, and only
+    theirs are asked with an ioctl (a device's driver could read it otherwise)."""
     wanted = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND
+    regular_or_dir = stat.S_ISREG(st_mode) or stat.S_ISDIR(st_mode)
+    if regular_or_dir:
+        found = _inode_flags(fd)  # EBADF for an O_PATH fd
+        if found is not None:
+            return found & wanted
     try:
         result = statx(fd, STATX_BASIC_STATS, flags=AT_EMPTY_PATH)
         if result.stx_attributes_mask & wanted == wanted:
             return result.stx_attributes & wanted
     except OSError:
         pass
-    if not (stat.S_ISREG(st_mode) or stat.S_ISDIR(st_mode)):
-        return 0  # only regular files and directories carry these flags
+    if not regular_or_dir:
+        return 0
     try:
         # Reopening through /proc reads nothing and cannot block (O_NONBLOCK).
         flags_fd = os.open(f"/proc/self/fd/{fd}",
@@ -206,13 +213,20 @@ def protection(fd: int, st_mode: int) -> int | None:
     except OSError:
         return None
     try:
-        buf = bytearray(8)
-        fcntl.ioctl(flags_fd, _FS_IOC_GETFLAGS, buf)
-        return int.from_bytes(buf[:4], sys.byteorder) & wanted
-    except OSError:
-        return None
+        found = _inode_flags(flags_fd)
     finally:
         os.close(flags_fd)
+    return None if found is None else found & wanted
+
+
+def _inode_flags(fd: int) -> int | None:
+    """FS_IOC_GETFLAGS on *fd* (the kernel writes an int), None if it fails."""
+    buf = bytearray(8)
+    try:
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf)
+    except OSError:
+        return None
+    return int.from_bytes(buf[:4], sys.byteorder)
 
 
 if fast is not None and hasattr(fast, "set_statx_result"):
