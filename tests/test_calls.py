@@ -43,7 +43,7 @@ MODES = ["kernel", "eperm", "enosys"]
 @functools.cache
 def _filters_usable() -> bool:
     """Whether this process can stack a filter (seccomp(2), or prctl(2) when an outer
-    filter answers ENOSYS for seccomp): tried once, in a child."""
+    filter refuses seccomp with ENOSYS or a classified EPERM): tried once, in a child."""
     from seccompat.bpf import Filter
 
     return in_child(lambda: True, filter=Filter.simple(Action.allow(), {})).error is None

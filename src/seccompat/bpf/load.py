@@ -103,20 +103,30 @@ def install(program: tuple[Insn, ...] | list[Insn] | bytes, *, flags: int = 0,
 
     Returns the listener fd with ``FLAG_NEW_LISTENER``, else 0.  Raises ``OSError``
     (EACCES without no_new_privs or CAP_SYS_ADMIN, EINVAL for a program the kernel
-    rejects, EPERM/ENOSYS when a filter forbids seccomp() and prctl()); with
+    rejects, EPERM/ENOSYS when a filter forbids seccomp() and prctl(); a filter's
+    ENOSYS or EPERM for seccomp() alone falls back to prctl(PR_SET_SECCOMP)); with
     ``FLAG_TSYNC``, a thread that cannot be synchronised gives ``ESRCH``.
     """
     if no_new_privs:
         set_no_new_privs()
     prepared = Prepared(program)
     result, err = syscall(*prepared.args(flags))
-    if err == E.ENOSYS and not flags:
-        # Before 3.17 (or seccomp() denied with ENOSYS): the prctl interface.
+    if not flags and (err == E.ENOSYS or (err == E.EPERM and _seccomp_filtered())):
+        # Before 3.17, or seccomp() refused by a filter (its ENOSYS, or an EPERM the
+        # classifier attributes to the filter): the prctl interface.
         result, err = syscall(_nr("prctl"), _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
                               prepared.address, 0, 0)
     if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
         raise OSError(E.ESRCH, f"seccomp: thread {result} could not be synchronised")
     return _check(result, err, "seccomp")
+
+
+def _seccomp_filtered() -> bool:
+    """Whether seccomp(2)'s EPERM came from a filter (the probe, an unknown
+    operation, gets EPERM too) rather than the kernel."""
+    from ..classifier import eperm_is_filtered
+
+    return eperm_is_filtered("seccomp")
 
 
 def action_available(action: int) -> bool:
