@@ -384,3 +384,45 @@ def test_errno_is_capped_at_4095_by_the_kernel() -> None:
     flt = Filter.simple(Action.allow(), {"getppid": Action.errno(12345)})
     observed = in_child(_observe, [compile_filter(flt)], [lookup("getppid").number]).get()
     assert observed == {lookup("getppid").number: "errno 4095"}
+
+
+def _stack_under(refusal: int) -> tuple[int, int]:
+    """Under a filter that refuses seccomp(2) with *refusal*, install a filter making
+    getppid fail with ENOMEM: (its errno, the errno of seccomp(2) itself)."""
+    import os
+
+    from seccompat.raw import syscall
+
+    outer = Filter.simple(Action.allow(), {"seccomp": Action.errno(refusal)})
+    install(compile_filter(outer))
+    install(compile_filter(Filter.simple(Action.allow(), {"getppid": Action.errno(12)})))
+    _, seccomp_err = syscall(lookup("seccomp").number, 0x7FFFFFFF, 0, 0)
+    try:
+        os.getppid()
+    except OSError as exc:  # pragma: no cover - getppid never fails without a filter
+        return exc.errno or 0, seccomp_err
+    return syscall(lookup("getppid").number)[1], seccomp_err
+
+
+@pytest.mark.parametrize("refusal", [errno.ENOSYS, errno.EPERM])
+def test_install_falls_back_to_prctl_when_a_filter_refuses_seccomp(refusal: int) -> None:
+    """A filter's ENOSYS, or its EPERM (which the classifier attributes to it), for
+    seccomp(2) sends install() to prctl(PR_SET_SECCOMP); the new filter holds."""
+    assert in_child(_stack_under, refusal).get() == (errno.ENOMEM, refusal)
+
+
+def test_install_reports_a_genuine_refusal() -> None:
+    """EACCES (no no_new_privs, no CAP_SYS_ADMIN) is the kernel's answer: raised."""
+    import os
+
+    def unprivileged() -> int:
+        os.setresuid(1000, 1000, 1000)
+        try:
+            install(compile_filter(Filter.simple(Action.allow(), {})), no_new_privs=False)
+        except OSError as exc:
+            return exc.errno or 0
+        return 0
+
+    if os.geteuid() != 0:
+        pytest.skip("dropping to uid 1000 needs root")
+    assert in_child(unprivileged).get() == errno.EACCES
