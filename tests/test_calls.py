@@ -257,7 +257,8 @@ def _compare_as(caller: tuple[Any, ...], paths: list[str]) -> list[tuple[Any, ..
     blocked("statx", "fchmodat2")
     emulated = [e if case[0] == "faccessat2" else e2 for case, e, e2 in zip(
         cases, emulated, answers(("statx", "fchmodat2")), strict=True)]
-    wrong = [(case, k, e) for case, k, e in zip(cases, kernel, emulated, strict=True) if k != e]
+    wrong: list[Any] = [(case, k, e) for case, k, e in zip(cases, kernel, emulated, strict=True)
+                        if k != e]
     # Without statx, an unreadable file's immutable flag is unknown: the emulation may
     # deny with EACCES where the kernel says EPERM or grants, but never grants more.
     for case, k, e in zip(cases, kernel, answers(("faccessat2",)), strict=True):
