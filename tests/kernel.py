@@ -152,3 +152,18 @@ def sysctl(name: str, value: str) -> Iterator[None]:
         yield
     finally:
         path.write_text(old)
+
+
+@contextlib.contextmanager
+def reachable_dir(mode: int = 0o755) -> Iterator[Path]:
+    """A fresh directory under /tmp (1777), not pytest's 0700 one, so that every uid
+    a test switches to can reach it; removed afterwards, whatever happens."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="seccompat-"))
+    try:
+        base.chmod(mode)
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

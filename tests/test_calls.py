@@ -32,7 +32,7 @@ from seccompat import calls as c
 from seccompat.bpf import Action
 from seccompat.classifier import classify
 
-from .kernel import immutable_file, in_child
+from .kernel import immutable_file, in_child, reachable_dir
 
 NEW_CALLS = ["faccessat2", "statx", "close_range", "copy_file_range", "getrandom",
              "fchmodat2", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "renameat2",
@@ -277,16 +277,8 @@ def test_emulation_agrees_with_the_kernel(tmp_path: Path, nodes: list[dict[str, 
         pytest.skip("building trees with other owners needs root")
     if not _filters_usable():
         pytest.skip("an outer filter denies seccomp(2)")
-    import shutil
-    import tempfile
-
-    # Under /tmp (1777), not pytest's 0700 directory, so every caller can reach it.
-    base = Path(tempfile.mkdtemp(prefix="seccompat-"))
-    base.chmod(0o755)
-    try:
+    with reachable_dir() as base:
         _check_tree(base, nodes, caller)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _read_only_mounts(base: str, caller: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -334,15 +326,8 @@ def test_emulation_on_read_only_mounts(caller: tuple[Any, ...]) -> None:
         pytest.skip("mounting needs root")
     if not _filters_usable():
         pytest.skip("an outer filter denies seccomp(2)")
-    import shutil
-    import tempfile
-
-    base = tempfile.mkdtemp(prefix="seccompat-")
-    os.chmod(base, 0o755)
-    try:
-        assert in_child(_read_only_mounts, base, caller).get() == []
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with reachable_dir() as base:
+        assert in_child(_read_only_mounts, str(base), caller).get() == []
 
 
 def _check_tree(base: Path, nodes: list[dict[str, Any]], caller: tuple[Any, ...]) -> None:
@@ -406,21 +391,13 @@ def test_genuine_eperm_matrix(others_filtered: bool, root: None) -> None:
         out.append(outcome(lambda: c.pidfd_send_signal(c.pidfd_open(1), 0)))
         return out
 
-    import shutil
-    import tempfile
-
-    # A directory every uid can search, so "nobody" reaches the files.
-    base = Path(tempfile.mkdtemp(prefix="seccompat-"))
-    base.chmod(0o755)
-    try:
+    with reachable_dir() as base:
         other = base / "other"
         other.write_text("data")
         with immutable_file(base) as path:
             got = in_child(body, str(path), str(other)) if rules is None else \
                 in_child(body, str(path), str(other), rules=rules)
             result = got.get()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
     assert result[0] == ("PermissionError", errno.EPERM, str(path))
     assert result[1][1] == errno.EBADF  # kernel checks the open mode before anything
     assert result[2] == ("PermissionError", errno.EPERM, str(other))
@@ -898,15 +875,8 @@ def test_fchmodat2_fallback_agrees_with_the_kernel(uid: int, root: None) -> None
     if classify("fchmodat2").status.value != "available":
         pytest.skip("fchmodat2 is unavailable here (kernel < 6.6 or an outer filter): "
                     "no kernel answer to compare against")
-    import shutil
-    import tempfile
-
-    base = tempfile.mkdtemp(prefix="seccompat-")
-    os.chmod(base, 0o755)
-    try:
-        assert in_child(_chmod_differential, base, uid).get() == []
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with reachable_dir() as base:
+        assert in_child(_chmod_differential, str(base), uid).get() == []
 
 
 # --- pidfd ---------------------------------------------------------------------
@@ -982,14 +952,10 @@ def test_renameat2_noreplace_where_only_link_is_refused(mode: str, root: None) -
     """rename(2) needs only the directory; link(2) also the file (protected_hardlinks).
     The emulation cannot serve such a call: SyscallUnavailable, nothing moved.  An
     immutable source is refused by rename(2) itself: EPERM either way."""
-    import shutil
-    import tempfile
-
     from .kernel import sysctl
 
-    base = tempfile.mkdtemp(prefix="seccompat-")
-    try:
-        os.chmod(base, 0o777)  # writable by the caller, not sticky
+    with reachable_dir(0o777) as base_path:  # writable by the caller, not sticky
+        base = str(base_path)
         src, dst = os.path.join(base, "roots"), os.path.join(base, "moved")
         with open(src, "w"):
             pass
@@ -1003,8 +969,6 @@ def test_renameat2_noreplace_where_only_link_is_refused(mode: str, root: None) -
         with immutable_file(Path(base)) as frozen:
             got = run_mode(mode, _noreplace_as, 0, str(frozen), dst + "2")
         assert got == (("PermissionError", errno.EPERM), True, False)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- call() --------------------------------------------------------------------

@@ -450,31 +450,46 @@ faccess_plain(int which, PyObject *path_obj, long mode, long flags, PyObject **f
     return err == ENOSYS || err == EPERM ? -2 : err;
 }
 
-/* access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True) */
+/* access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True) -> bool
+ * and faccessat2(path, mode, *, dir_fd=None, flags=0) -> None or the kernel's OSError:
+ * one syscall, their own keywords and answers. */
 static PyObject *
-access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+faccess_entry(int which, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     PyObject *result;
     long mode, flags = 0;
     int err;
 
-    (void)module;
     if (nargs != 2 || !small_uint(args[1], &mode) || mode > 7)
-        return delegate(W_ACCESS, args, nargsf, kwnames);
+        return delegate(which, args, nargsf, kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (path_keyword(key, value, &flags))
+        if (which == W_ACCESS ? path_keyword(key, value, &flags)
+                              : PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0
+                                    && value == Py_None)
             continue;
-        if (PyUnicode_CompareWithASCIIString(key, "effective_ids") == 0 && PyBool_Check(value)) {
+        if (which == W_ACCESS && PyUnicode_CompareWithASCIIString(key, "effective_ids") == 0
+            && PyBool_Check(value)) {
             flags |= value == Py_True ? AT_EACCESS : 0;
             continue;
         }
-        return delegate(W_ACCESS, args, nargsf, kwnames);
+        if (which == W_FACCESSAT2 && PyUnicode_CompareWithASCIIString(key, "flags") == 0
+            && small_uint(value, &flags))
+            continue;
+        return delegate(which, args, nargsf, kwnames);
     }
-    err = faccess_plain(W_ACCESS, args[0], mode, flags, &result);
+    err = faccess_plain(which, args[0], mode, flags, &result);
     if (err == -2)
-        return delegate(W_ACCESS, args, nargsf, kwnames);
+        return delegate(which, args, nargsf, kwnames);
+    if (which == W_FACCESSAT2) {
+        if (err == -1)
+            return result;
+        if (err == 0)
+            Py_RETURN_NONE;
+        errno = err;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, args[0]);
+    }
     if (err == -1) {  /* the fallback: None, or an OSError that os.access turns into False */
         if (result == NULL && !PyErr_ExceptionMatches(PyExc_OSError))
             return NULL;
@@ -485,35 +500,18 @@ access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *k
     return PyBool_FromLong(!err);
 }
 
-/* faccessat2(path, mode, *, dir_fd=None, flags=0) -> None, or the kernel's OSError */
+static PyObject *
+access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    (void)module;
+    return faccess_entry(W_ACCESS, args, nargsf, kwnames);
+}
+
 static PyObject *
 faccessat2_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *result;
-    long mode, flags = 0;
-    int err;
-
     (void)module;
-    if (nargs != 2 || !small_uint(args[1], &mode) || mode > 7)
-        return delegate(W_FACCESSAT2, args, nargsf, kwnames);
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0 && value == Py_None)
-            continue;
-        if (PyUnicode_CompareWithASCIIString(key, "flags") == 0 && small_uint(value, &flags))
-            continue;
-        return delegate(W_FACCESSAT2, args, nargsf, kwnames);
-    }
-    err = faccess_plain(W_FACCESSAT2, args[0], mode, flags, &result);
-    if (err == -2)
-        return delegate(W_FACCESSAT2, args, nargsf, kwnames);
-    if (err == -1)
-        return result;
-    if (err == 0)
-        Py_RETURN_NONE;
-    errno = err;
-    return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, args[0]);
+    return faccess_entry(W_FACCESSAT2, args, nargsf, kwnames);
 }
 
 /* close_range(first, last, flags=0) */
@@ -837,7 +835,7 @@ fd_path(int fd, char *buf, size_t size, ssize_t *len)
 }
 
 static PyObject *
-quick_open(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+quick_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     long dir_fd_l, flags_l;
     int dir_fd, flags, fd, result = -1, err = 0;
@@ -848,6 +846,7 @@ quick_open(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     struct stat st, again;
     struct statfs proc;
 
+    (void)module;
     if (nargs != 3 || !PyBytes_CheckExact(args[1])) {
         PyErr_SetString(PyExc_TypeError, "quick_open(dir_fd: int, path: bytes, flags: int)");
         return NULL;
@@ -965,6 +964,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "seccompat._rawcall", "syscall(2) without ctypes", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
