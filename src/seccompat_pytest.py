@@ -61,7 +61,7 @@ def build(profile: str | None = None, runtime: str | None = None, deny: Any = ()
           ) -> tuple[Any, str]:
     """The filter and a one-line description; ValueError/OSError for bad settings."""
     from seccompat.bpf import Action, parse_errno
-    from seccompat.policy import container_filter
+    from seccompat.policy import container_filter, describe_denial
     from seccompat.syscalls import parse_version
 
     if isinstance(deny, str):
@@ -84,9 +84,7 @@ def build(profile: str | None = None, runtime: str | None = None, deny: Any = ()
         flt = container_filter(deny=list(deny), newer_than=newer, action=action)
     except LookupError as exc:
         raise ValueError(exc.args[0]) from None
-    what = [f"syscalls newer than Linux {deny_newer_than}"] if newer else []
-    what += [", ".join(deny)] if deny else []
-    return flt, f"denying {' and '.join(what)} with {action}"
+    return flt, describe_denial(deny, deny_newer_than, action)
 
 
 def _seccomp_mode() -> int:

@@ -156,7 +156,7 @@ def test_our_own_failure_is_125() -> None:
 def test_verbose_describes_the_filter() -> None:
     done = cli("run", "-v", "--deny-newer-than", "5.4", "--", "/bin/true")
     assert done.returncode == 0
-    assert "denying syscalls newer than 5.4 with ERRNO(1)" in done.stderr
+    assert "denying syscalls newer than Linux 5.4 with ERRNO(1)" in done.stderr
     assert "ABIs: x86_64, x86, x32" in done.stderr or os.uname().machine != "x86_64"
 
 

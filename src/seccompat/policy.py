@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from .bpf.ir import Action, ArchPolicy, Filter, Rule
 from .syscalls import Arch, arch, known, lookup, native_arch, syscalls
 
-__all__ = ["COMPAT_ABIS", "container_filter"]
+__all__ = ["COMPAT_ABIS", "container_filter", "describe_denial"]
 
 #: ABIs a process on the key ABI can also use (int 0x80, x32, AArch32).
 COMPAT_ABIS: dict[str, tuple[str, ...]] = {
@@ -69,3 +69,11 @@ def container_filter(
         policies.append(ArchPolicy(abi, default, rules))
     return Filter(tuple(policies), bad_arch or Action.kill_process())
 
+
+def describe_denial(deny: Iterable[str], newer_than: str | None, action: Action) -> str:
+    """What a :func:`container_filter` denies, for logs and report headers:
+    ``"denying syscalls newer than Linux 5.4 and clone3 with ERRNO(1)"``."""
+    what = [f"syscalls newer than Linux {newer_than}"] if newer_than else []
+    names = list(deny)
+    what += [", ".join(names)] if names else []
+    return f"denying {' and '.join(what) or 'nothing'} with {action}"

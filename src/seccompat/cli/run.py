@@ -9,7 +9,7 @@ from typing import Any
 from ..bpf import Action, compile_filter, parse_errno
 from ..bpf.insn import pack
 from ..filter_cache import store
-from ..policy import container_filter
+from ..policy import container_filter, describe_denial
 from ..syscalls import lookup, parse_version
 from .output import UsageError
 from .profile_args import add_profile_args, translated
@@ -84,9 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(exc.args[0]) from None
     program = compile_filter(flt)
     if args.verbose:
-        what = f"syscalls newer than {args.deny_newer_than}" if newer_than else "nothing"
-        extra = f" plus {', '.join(deny)}" if deny else ""
-        print(f"seccompat: denying {what}{extra} with {action} "
+        print(f"seccompat: {describe_denial(deny, args.deny_newer_than, action)} "
               f"({len(program)} BPF instructions, ABIs: "
               f"{', '.join(p.arch.name for p in flt.policies)})", file=sys.stderr)
     return launch(command, pack(program))
