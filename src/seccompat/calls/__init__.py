@@ -5,7 +5,7 @@ See docs/compatibility.md for each wrapper's kernel version, fallback and the
 fallback's differences.
 """
 
-from ._kernel import SyscallUnavailable
+from ._kernel import FdOutOfRange, SyscallUnavailable
 from .chmod import fchmodat2
 from .copy import copy_file_range
 from .faccess import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, access, faccessat2
@@ -49,6 +49,7 @@ __all__ = [
     "STATX_BASIC_STATS",
     "STATX_BTIME",
     "STATX_MNT_ID",
+    "FdOutOfRange",
     "OpenHow",
     "Statx",
     "SyscallUnavailable",

@@ -28,8 +28,9 @@ from ..probes import PROBES, ProbeSpec
 from ..raw import fast, syscall
 from ..syscalls import lookup
 
-__all__ = ["FALLBACK", "NR", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg", "doomed",
-           "flags_arg", "fs_path", "local", "oserror", "to_fd", "unavailable"]
+__all__ = ["FALLBACK", "NR", "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry",
+           "dir_fd_arg", "doomed", "flags_arg", "fs_path", "local", "oserror", "to_fd",
+           "unavailable"]
 
 AT_FDCWD = -100
 #: ``attempt`` returns this when the caller must use its fallback.
@@ -197,15 +198,23 @@ def fs_path(path: Any, name: str = "path") -> bytes:
     return raw
 
 
+class FdOutOfRange(OverflowError, ValueError):
+    """A descriptor no C int can hold: the OverflowError ``os`` raises, and a
+    ValueError like every other bad argument here."""
+
+
 def to_fd(value: Any, name: str) -> int:
-    """An int file descriptor (TypeError otherwise; ValueError outside int range)."""
+    """An int file descriptor, as ``os`` takes one: TypeError for another type,
+    FdOutOfRange outside the C int range (a negative one is the kernel's EBADF)."""
     if isinstance(value, bool) or not isinstance(value, int):
         if hasattr(value, "fileno"):
             value = value.fileno()
         else:
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not -(2**31) <= value < 2**31:
-        raise oserror(E.EBADF)  # no such descriptor can exist
+    if value >= 2**31:
+        raise FdOutOfRange(f"{name}: fd is greater than maximum")
+    if value < -(2**31):
+        raise FdOutOfRange(f"{name}: fd is less than minimum")
     return int(value)
 
 
