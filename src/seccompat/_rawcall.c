@@ -29,6 +29,13 @@ as_long(PyObject *obj, long *out)
     int overflow = 0;
     long value;
 
+    if (PyLong_CheckExact(obj)) {  /* the common case first */
+        value = PyLong_AsLongAndOverflow(obj, &overflow);
+        if (overflow == 0) {
+            *out = value;
+            return 0;
+        }
+    }
     /* bytes: a pointer to its NUL-terminated data (read-only for the kernel);
      * bytearray: a pointer to its buffer (the kernel may write into it). */
     if (PyBytes_CheckExact(obj)) {
