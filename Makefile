@@ -32,6 +32,8 @@ demo: $(STAMP)
 	$(VENV)/bin/seccompat run --deny-newer-than 5.4 -- $(PY) -c 'import os; print(os.access("/", os.R_OK, effective_ids=True))'
 	@echo "== ... and when the profile answers ENOSYS instead, glibc falls back and it is right again"
 	$(VENV)/bin/seccompat run --deny-newer-than 5.4 --errno ENOSYS -- $(PY) -c 'import os; print(os.access("/", os.R_OK, effective_ids=True))'
+	@echo "== ... and seccompat.calls.access is right under the EPERM profile, with no runtime change"
+	$(VENV)/bin/seccompat run --deny-newer-than 5.4 -- $(PY) -c 'import os; from seccompat import calls; print(calls.access("/", os.R_OK, effective_ids=True))'
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests tools bench
