@@ -5,23 +5,29 @@ See docs/compatibility.md for each wrapper's kernel version, fallback and the
 fallback's differences.
 """
 
-from ._kernel import FdOutOfRange, SyscallUnavailable
+from ._kernel import (
+                      AT_EACCESS,
+                      AT_EMPTY_PATH,
+                      AT_SYMLINK_NOFOLLOW,
+                      FdOutOfRange,
+                      SyscallUnavailable,
+)
 from .chmod import fchmodat2
 from .copy import copy_file_range
-from .faccess import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, access, faccessat2
+from .faccess import access, faccessat2
 from .fds import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, close_range
 from .generic import call
 from .open_scoped import (
-    RESOLVE_BENEATH,
-    RESOLVE_CACHED,
-    RESOLVE_IN_ROOT,
-    RESOLVE_NO_MAGICLINKS,
-    RESOLVE_NO_SYMLINKS,
-    RESOLVE_NO_XDEV,
-    OpenHow,
-    open_beneath,
-    open_in_root,
-    openat2,
+                      RESOLVE_BENEATH,
+                      RESOLVE_CACHED,
+                      RESOLVE_IN_ROOT,
+                      RESOLVE_NO_MAGICLINKS,
+                      RESOLVE_NO_SYMLINKS,
+                      RESOLVE_NO_XDEV,
+                      OpenHow,
+                      open_beneath,
+                      open_in_root,
+                      openat2,
 )
 from .pidfd import pidfd_getfd, pidfd_open, pidfd_send_signal
 from .random import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, getrandom

@@ -28,11 +28,14 @@ from ..probes import PROBES, ProbeSpec
 from ..raw import fast, syscall
 from ..syscalls import lookup
 
-__all__ = ["FALLBACK", "NR", "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry",
-           "dir_fd_arg", "doomed", "flags_arg", "fs_path", "local", "oserror", "to_fd",
-           "unavailable"]
+__all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FALLBACK", "NR",
+           "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg", "doomed",
+           "os_dir_fd",
+           "flags_arg", "fs_path", "local", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
+#: The *at() flags the wrappers share (fcntl.h).
+AT_SYMLINK_NOFOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x1000
 #: ``attempt`` returns this when the caller must use its fallback.
 FALLBACK = object()
 
@@ -221,6 +224,11 @@ def to_fd(value: Any, name: str) -> int:
 def dir_fd_arg(dir_fd: Any) -> int:
     """``dir_fd=None`` means AT_FDCWD, as in ``os``."""
     return AT_FDCWD if dir_fd is None else to_fd(dir_fd, "dir_fd")
+
+
+def os_dir_fd(fd: int) -> int | None:
+    """The other way, for an ``os`` function's ``dir_fd``: AT_FDCWD is None."""
+    return None if fd == AT_FDCWD else fd
 
 
 def flags_arg(value: Any, name: str = "flags") -> int:

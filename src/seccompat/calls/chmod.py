@@ -8,11 +8,10 @@ import stat
 from typing import Any
 
 from ..proc import procfs_trusted
-from ._kernel import FALLBACK, attempt, dir_fd_arg, fs_path, oserror
+from ._kernel import AT_SYMLINK_NOFOLLOW, FALLBACK, attempt, dir_fd_arg, fs_path, os_dir_fd, oserror
 
 __all__ = ["fchmodat2"]
 
-AT_SYMLINK_NOFOLLOW = 0x100
 def fchmodat2(path: Any, mode: int, *, dir_fd: Any = None, follow_symlinks: bool = True) -> None:
     """fchmodat2(2) -- change the mode of *path*; with ``follow_symlinks=False`` a
     symlink itself (which Linux refuses: EOPNOTSUPP) rather than its target.
@@ -37,7 +36,7 @@ def fchmodat2(path: Any, mode: int, *, dir_fd: Any = None, follow_symlinks: bool
                 return
             raise oserror(E.ENOSYS)
         path_fd = os.open(raw, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=None if fd == -100 else fd)
+                          dir_fd=os_dir_fd(fd))
     except OSError as exc:
         raise oserror(exc, path) from None
     try:

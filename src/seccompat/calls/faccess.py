@@ -47,14 +47,24 @@ from typing import Any
 
 from .. import proc
 from ..raw import syscall
-from ._kernel import FALLBACK, NR, attempt, c_entry, dir_fd_arg, flags_arg, fs_path, oserror
+from ._kernel import (
+    AT_EACCESS,
+    AT_EMPTY_PATH,
+    AT_SYMLINK_NOFOLLOW,
+    FALLBACK,
+    NR,
+    attempt,
+    c_entry,
+    dir_fd_arg,
+    flags_arg,
+    fs_path,
+    os_dir_fd,
+    oserror,
+)
 from .stat import STATX_ATTR_IMMUTABLE, protection
 
-__all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_SYMLINK_NOFOLLOW", "access", "faccessat2"]
+__all__ = ["access", "faccessat2"]
 
-AT_SYMLINK_NOFOLLOW = 0x100
-AT_EACCESS = 0x200
-AT_EMPTY_PATH = 0x1000
 _VALID_FLAGS = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
 _MAY_EXEC, _MAY_WRITE, _MAY_READ = 1, 2, 4
 _ACL_XATTR = "system.posix_acl_access"
@@ -218,7 +228,7 @@ def _emulate(raw: bytes, mode: int, dir_fd: int, flags: int) -> int:
     else:
         open_flags = os.O_PATH | os.O_CLOEXEC | (os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW
                                                  else 0)
-        at = None if dir_fd == -100 else dir_fd
+        at = os_dir_fd(dir_fd)
         if flags & AT_EACCESS or creds == _creds(True):
             fd = os.open(raw, open_flags, dir_fd=at)
         else:

@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..raw import fast
-from ._kernel import FALLBACK, NR, attempt, dir_fd_arg, flags_arg, fs_path, oserror, to_fd
+from ._kernel import (
+    FALLBACK,
+    NR,
+    attempt,
+    dir_fd_arg,
+    flags_arg,
+    fs_path,
+    os_dir_fd,
+    oserror,
+    to_fd,
+)
 from .resolver import (
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
@@ -102,7 +112,7 @@ def _openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: 
             return int(result)
         _validate(flags, mode, resolve)
         if not resolve:
-            return os.open(raw, flags, mode, dir_fd=None if fd == -100 else fd)
+            return os.open(raw, flags, mode, dir_fd=os_dir_fd(fd))
         return resolve_open(fd, raw, flags, mode, resolve)
     except OSError as exc:
         raise oserror(exc, path) from None

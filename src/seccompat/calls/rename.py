@@ -14,6 +14,7 @@ from ._kernel import (
     dir_fd_arg,
     flags_arg,
     fs_path,
+    os_dir_fd,
     oserror,
     unavailable,
 )
@@ -72,7 +73,7 @@ def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
     if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) or \
             (flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE):
         raise oserror(E.EINVAL, src, dst)
-    s_dir, d_dir = (None if sfd == -100 else sfd), (None if dfd == -100 else dfd)
+    s_dir, d_dir = os_dir_fd(sfd), os_dir_fd(dfd)
     try:
         if flags == 0:
             os.rename(raw_src, raw_dst, src_dir_fd=s_dir, dst_dir_fd=d_dir)

@@ -51,6 +51,7 @@ import stat
 
 from ..proc import PROC_SUPER_MAGIC, fs_magic, mount_id, procfs_trusted
 from ..raw import fast
+from ._kernel import os_dir_fd
 
 __all__ = ["RETRIES", "resolve_open"]
 
@@ -184,7 +185,7 @@ def resolve_open(dir_fd: int, path: bytes, flags: int, mode: int, resolve: int) 
     quick = _quick(dir_fd, path, flags, resolve)
     if quick is not None:
         return quick
-    root = os.open(b".", _PATH | os.O_DIRECTORY, dir_fd=None if dir_fd == -100 else dir_fd)
+    root = os.open(b".", _PATH | os.O_DIRECTORY, dir_fd=os_dir_fd(dir_fd))
     try:
         for _ in range(RETRIES):
             walk = _Walk(root, resolve)

@@ -12,7 +12,18 @@ from typing import Any, NamedTuple
 
 from ..proc import mount_id
 from ..raw import fast
-from ._kernel import FALLBACK, attempt, c_entry, flags_arg, fs_path, oserror, to_fd
+from ._kernel import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_SYMLINK_NOFOLLOW,
+    FALLBACK,
+    attempt,
+    c_entry,
+    flags_arg,
+    fs_path,
+    oserror,
+    to_fd,
+)
 
 __all__ = ["STATX_ATTR_APPEND", "STATX_ATTR_IMMUTABLE", "STATX_BASIC_STATS", "STATX_BTIME",
            "STATX_MNT_ID", "Statx", "protection", "statx"]
@@ -25,7 +36,7 @@ _STATX_RESERVED = 0x80000000
 #: stx_attributes bits; FS_IOC_GETFLAGS uses the same values (FS_IMMUTABLE_FL, FS_APPEND_FL).
 STATX_ATTR_IMMUTABLE, STATX_ATTR_APPEND = 0x10, 0x20
 _FS_IOC_GETFLAGS = 0x80086601
-AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH = 0x100, 0x800, 0x1000
+AT_NO_AUTOMOUNT = 0x800
 AT_STATX_SYNC_TYPE = 0x6000
 _VALID_FLAGS = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE
 
@@ -176,7 +187,7 @@ def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
         raw = fs_path(path)
         fd = None if dir_fd is None else to_fd(dir_fd, "dir_fd")
     buf = bytearray(256)
-    args = (fd if fd is not None else -100, raw if raw is not None else b"", flags, mask, buf)
+    args = (fd if fd is not None else AT_FDCWD, raw if raw is not None else b"", flags, mask, buf)
     try:
         if attempt("statx", args) is not FALLBACK:
             return _from_kernel(buf)
