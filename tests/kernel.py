@@ -167,3 +167,53 @@ def reachable_dir(mode: int = 0o755) -> Iterator[Path]:
         yield base
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+_MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1, 0x20, 0x1000, 0x4000, 0x40000
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    """mount(2), raising OSError (the test helpers' only mount call)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source and os.fsencode(source), os.fsencode(target),
+                  fstype and fstype.encode(), flags, data and data.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def private_mount_namespace() -> None:
+    """Give this (child) process its own mount namespace, nothing propagating back,
+    so every mount it makes vanishes with it.  OSError where that is refused."""
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:  # CLONE_NEWNS
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
+
+
+def mount_tmpfs(target: str, options: str | None = None) -> None:
+    _mount("tmpfs", target, "tmpfs", 0, options)
+
+
+def remount_read_only(target: str) -> None:
+    """The file system at *target* itself (its superblock) read-only."""
+    _mount(None, target, None, _MS_REMOUNT | _MS_RDONLY)
+
+
+def bind_read_only(source: str, target: str) -> None:
+    """A read-only bind mount of *source* at *target* (the file system stays writable)."""
+    _mount(source, target, None, _MS_BIND)
+    _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
+
+
+
+def umount(target: str) -> None:
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).umount2(os.fsencode(target), 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount {target}: {os.strerror(err)}")

@@ -32,7 +32,16 @@ from seccompat import calls as c
 from seccompat.bpf import Action
 from seccompat.classifier import classify
 
-from .kernel import immutable_file, in_child, reachable_dir
+from .kernel import (
+    bind_read_only,
+    immutable_file,
+    in_child,
+    mount_tmpfs,
+    private_mount_namespace,
+    reachable_dir,
+    remount_read_only,
+    umount,
+)
 
 NEW_CALLS = ["faccessat2", "statx", "close_range", "copy_file_range", "getrandom",
              "fchmodat2", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "renameat2",
@@ -286,11 +295,7 @@ def _read_only_mounts(base: str, caller: tuple[Any, ...]) -> list[tuple[Any, ...
     is read-only, and a read-only bind mount of a writable file system.  The kernel
     answers W_OK with EROFS before the permission check for the first
     (sb_permission) and after it for the second (do_faccessat)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    ms_rdonly, ms_remount, ms_bind, ms_rec, ms_private = 0x1, 0x20, 0x1000, 0x4000, 0x40000
-    if libc.unshare(0x00020000) != 0 or \
-            libc.mount(b"none", b"/", None, ms_rec | ms_private, None) != 0:
-        raise OSError(ctypes.get_errno(), "unshare/mount")
+    private_mount_namespace()
     sb, bind, src = (os.path.join(base, n) for n in ("sb", "bind", "src"))
     for d in (sb, bind, src):
         os.mkdir(d, 0o755)
@@ -306,16 +311,11 @@ def _read_only_mounts(base: str, caller: tuple[Any, ...]) -> list[tuple[Any, ...
         os.symlink("f666", os.path.join(d, "link"))
         return [*made, os.path.join(d, "dir"), os.path.join(d, "link")]
 
-    if libc.mount(b"tmpfs", os.fsencode(sb), b"tmpfs", 0, b"mode=755") != 0:
-        raise OSError(ctypes.get_errno(), "mount tmpfs")
+    mount_tmpfs(sb, "mode=755")
     paths = populate(sb)
-    if libc.mount(None, os.fsencode(sb), None, ms_remount | ms_rdonly, None) != 0:
-        raise OSError(ctypes.get_errno(), "remount ro")
+    remount_read_only(sb)
     paths += populate(src)
-    if libc.mount(os.fsencode(src), os.fsencode(bind), None, ms_bind, None) != 0 or \
-            libc.mount(None, os.fsencode(bind), None,
-                       ms_remount | ms_bind | ms_rdonly, None) != 0:
-        raise OSError(ctypes.get_errno(), "read-only bind mount")
+    bind_read_only(src, bind)
     paths += [p.replace(src, bind) for p in paths if p.startswith(src)]
     return _compare_as(caller, paths)
 
@@ -687,14 +687,14 @@ def _copy_differential(root: str) -> list[Any]:
     In a private mount namespace, a tmpfs is the other file system (EXDEV)."""
     from seccompat.bpf import Filter, compile_filter, install
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    other: str | None = None
-    if libc.unshare(0x00020000) == 0 and \
-            libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) == 0:
-        other = os.path.join(root, "tmpfs")
-        os.mkdir(other)
-        if libc.mount(b"tmpfs", os.fsencode(other), b"tmpfs", 0, None) != 0:
-            other = None
+    tmpfs = os.path.join(root, "tmpfs")
+    other: str | None = tmpfs
+    try:
+        private_mount_namespace()
+        os.mkdir(tmpfs)
+        mount_tmpfs(tmpfs)
+    except OSError:
+        other = None  # the EXDEV scenarios report "no other file system"
     kernel = _copy_scenarios(root, other)
     install(compile_filter(Filter.simple(Action.allow(), {"copy_file_range": Action.errno(1)})))
     fallback = _copy_scenarios(root, other)
@@ -793,15 +793,6 @@ def test_fchmodat2(mode: str, tmp_path: Path) -> None:
         0o600, 0o640, 0o604, ("OSError", errno.EOPNOTSUPP), ("FileNotFoundError", errno.ENOENT)]
 
 
-def _private_mount_namespace() -> Any:
-    """This (child) process's own mount namespace, so mounts vanish with it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(0x00020000) != 0 or \
-            libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC|MS_PRIVATE
-        raise OSError(ctypes.get_errno(), "unshare/mount")
-    return libc
-
-
 def _chmod_as(uid: int, path: str, follow: bool) -> Any:
     os.setresuid(uid, uid, uid)
     return outcome(lambda: c.fchmodat2(path, 0o600, follow_symlinks=follow))[:2]
@@ -834,10 +825,7 @@ def _chmod_scenarios(base: str, uid: int) -> list[Any]:
                 pass
             os.chown(os.path.join(ro, "own"), uid, uid)
             os.symlink("own", os.path.join(ro, "link"))
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.mount(os.fsencode(ro), os.fsencode(ro), None, 0x1000, None) != 0 or \
-                    libc.mount(None, os.fsencode(ro), None, 0x1000 | 0x20 | 0x1, None) != 0:
-                raise OSError(ctypes.get_errno(), "read-only bind mount")
+            bind_read_only(ro, ro)
             fd = os.open(os.path.join(root, "immutable"), os.O_RDONLY)
             _flags(fd, _flags(fd) | FS_IMMUTABLE_FL)
             try:
@@ -845,7 +833,7 @@ def _chmod_scenarios(base: str, uid: int) -> list[Any]:
             finally:
                 _flags(fd, _flags(fd) & ~FS_IMMUTABLE_FL)
                 os.close(fd)
-                libc.umount2(os.fsencode(ro), 0)
+                umount(ro)
             try:
                 mode = stat.S_IMODE(os.lstat(os.path.join(root, name)).st_mode)
             except OSError:
@@ -857,7 +845,7 @@ def _chmod_scenarios(base: str, uid: int) -> list[Any]:
 def _chmod_differential(base: str, uid: int) -> list[Any]:
     from seccompat.bpf import Filter, compile_filter, install
 
-    _private_mount_namespace()
+    private_mount_namespace()
     os.mkdir(os.path.join(base, "kernel"))
     os.mkdir(os.path.join(base, "fallback"))
     kernel = _chmod_scenarios(os.path.join(base, "kernel"), uid)
