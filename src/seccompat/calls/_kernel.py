@@ -29,9 +29,8 @@ from ..raw import fast, syscall
 from ..syscalls import lookup
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FALLBACK", "NR",
-           "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg", "doomed",
-           "os_dir_fd",
-           "flags_arg", "fs_path", "local", "oserror", "to_fd", "unavailable"]
+           "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg",
+           "flags_arg", "fs_path", "os_dir_fd", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
 #: The *at() flags the wrappers share (fcntl.h).
@@ -54,7 +53,7 @@ class SyscallUnavailable(OSError):
 
 
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
-_local = local = threading.local()
+_local = threading.local()
 _NUMBERS: dict[str, int] = {}
 
 
@@ -95,12 +94,6 @@ def c_entry(syscall_name: str, entry: str, implementation: _F,
     fast.set_wrapper(entry, _number(syscall_name), implementation, fallback, spec.kept)
     found: _F = getattr(fast, entry)
     return found
-
-
-def doomed(name: str) -> bool:
-    """Whether this thread has seen *name* fail as filtered or missing: the hot
-    paths then leave the decision to :func:`attempt`."""
-    return name in getattr(_local, "doomed", ())
 
 
 def _doomed() -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno as E
 import os
 
-from ._kernel import FALLBACK, attempt, c_entry, doomed, flags_arg, oserror
+from ._kernel import FALLBACK, attempt, c_entry, flags_arg, oserror
 
 __all__ = ["GRND_INSECURE", "GRND_NONBLOCK", "GRND_RANDOM", "getrandom"]
 
@@ -22,9 +22,6 @@ def _getrandom(size: int, flags: int = 0) -> bytes:
     GRND_NONBLOCK; it cannot tell an uninitialised pool without GRND_NONBLOCK.
     At most 32 MiB are returned per call (a short read, which the API allows).
     """
-    if type(size) is int and 0 <= size <= _MAX_PER_CALL and type(flags) is int \
-            and 0 <= flags <= 0xFFFFFFFF and doomed("getrandom"):
-        return _fallback(size, flags)
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"size must be an int, not {type(size).__name__}")
     if not 0 <= size < 2**63:
