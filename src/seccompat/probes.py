@@ -203,7 +203,6 @@ def _s(name: str, args: tuple[int, ...], why: str, expect: set[int], **kw: objec
     return ProbeSpec(name, args, why, frozenset(expect), **kw)  # type: ignore[arg-type]
 
 
-_NULL_FD = "NULL pointer with fd -1: fails in fd or pointer validation before any lookup"
 _FLAGS = "an undefined flag bit is rejected before the call acts"
 
 _SPECS = [
