@@ -17,11 +17,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/sysmacros.h>
-#include <stdio.h>
-
-#define PROC_SUPER_MAGIC 0x9fa0
 
 static int
 as_long(PyObject *obj, long *out)
@@ -797,123 +793,6 @@ statx_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kw
     return result;
 }
 
-/* quick_open(dir_fd, path, flags) -> fd, or -1 when the full walk must decide.
- *
- * The resolver's common case (seccompat.calls.resolver._quick has the reasoning):
- * one openat(O_PATH|O_NOFOLLOW) of a plain relative path, accepted only if
- * /proc/self/fd shows the object at exactly the directory's path plus that path,
- * then reopened through /proc and checked to be the same inode.  Only for a plain
- * relative path (no empty, "." or ".." component) and a /proc that statfs(2)
- * shows is procfs; the caller has checked the flags.  A failing reopen raises
- * OSError, as os.open would. */
-static int
-plain_relative(const char *path, Py_ssize_t len)
-{
-    Py_ssize_t i, start = 0;
-
-    if (len == 0 || path[0] == '/' || (Py_ssize_t)strlen(path) != len)
-        return 0;
-    for (i = 0; i <= len; i++) {
-        if (i == len || path[i] == '/') {
-            Py_ssize_t n = i - start;
-            if (n == 0 || (n == 1 && path[start] == '.')
-                || (n == 2 && path[start] == '.' && path[start + 1] == '.'))
-                return 0;
-            start = i + 1;
-        }
-    }
-    return 1;
-}
-
-static int
-fd_path(int fd, char *buf, size_t size, ssize_t *len)
-{
-    char link[64];
-
-    if (fd == AT_FDCWD) {
-        if (!getcwd(buf, size))
-            return -1;
-        *len = (ssize_t)strlen(buf);
-        return 0;
-    }
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    *len = readlink(link, buf, size);
-    return *len < 0 || (size_t)*len >= size ? -1 : 0;
-}
-
-static PyObject *
-quick_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    long dir_fd_l, flags_l;
-    int dir_fd, flags, fd, result = -1, err = 0;
-    const char *path;
-    Py_ssize_t path_len;
-    char where[PATH_MAX + 1], base[PATH_MAX + 1], link[64];
-    ssize_t where_len, base_len;
-    struct stat st, again;
-    struct statfs proc;
-
-    (void)module;
-    if (nargs != 3 || !PyBytes_CheckExact(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "quick_open(dir_fd: int, path: bytes, flags: int)");
-        return NULL;
-    }
-    dir_fd_l = PyLong_AsLong(args[0]);
-    flags_l = PyLong_AsLong(args[2]);
-    if (PyErr_Occurred())
-        return NULL;
-    if (dir_fd_l < INT_MIN || dir_fd_l > INT_MAX || flags_l < INT_MIN || flags_l > INT_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "quick_open: dir_fd or flags out of int range");
-        return NULL;
-    }
-    dir_fd = (int)dir_fd_l;
-    flags = (int)flags_l;
-    path = PyBytes_AS_STRING(args[1]);
-    path_len = PyBytes_GET_SIZE(args[1]);
-    if (!plain_relative(path, path_len))
-        return PyLong_FromLong(-1);
-    Py_BEGIN_ALLOW_THREADS
-    if (statfs("/proc/self/fd", &proc) != 0 || proc.f_type != PROC_SUPER_MAGIC)
-        fd = -1;
-    else
-        fd = openat(dir_fd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        if (fd_path(fd, where, sizeof where, &where_len) == 0
-            && fd_path(dir_fd, base, sizeof base, &base_len) == 0
-            && fstat(fd, &st) == 0 && !S_ISLNK(st.st_mode)
-            && !((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode))) {
-            while (base_len > 0 && base[base_len - 1] == '/')
-                base_len--;
-            if (where_len == base_len + 1 + path_len && memcmp(where, base, base_len) == 0
-                && where[base_len] == '/'
-                && memcmp(where + base_len + 1, path, path_len) == 0) {
-                if (flags & O_PATH) {
-                    result = fd;
-                    fd = -1;
-                } else {
-                    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-                    result = open(link, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
-                    if (result < 0)
-                        err = errno;
-                    else if (fstat(result, &again) != 0 || again.st_dev != st.st_dev
-                             || again.st_ino != st.st_ino) {
-                        close(result);
-                        result = -1;
-                    }
-                }
-            }
-        }
-        if (fd >= 0)
-            close(fd);
-    }
-    Py_END_ALLOW_THREADS
-    if (err) {
-        errno = err;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromLong(result);
-}
-
 static PyMethodDef methods[] = {
     {"set_wrapper", (PyCFunction)(void (*)(void))set_wrapper, METH_FASTCALL,
      "set_wrapper(entry, nr, implementation, fallback=None, kept=()): register a C entry's\n"
@@ -951,8 +830,6 @@ static PyMethodDef methods[] = {
      "close_range(2) -- close (or mark close-on-exec) every open descriptor from first\n"
      "to last. Linux 5.9; fallback over exactly the open descriptors. Details:\n"
      "seccompat.calls.fds."},
-    {"quick_open", (PyCFunction)(void (*)(void))quick_open, METH_FASTCALL,
-     "quick_open(dir_fd, path, flags) -> fd, or -1: the resolver's common case"},
     {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,
      "syscall(nr, *args) -> (result, errno)"},
     {"set_openat2", (PyCFunction)(void (*)(void))set_openat2, METH_FASTCALL,

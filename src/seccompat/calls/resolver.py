@@ -2,12 +2,19 @@
 openat2 or a filter blocks it.
 
 Threat model: another process may rename directories and swap symlinks inside the
-tree while we resolve (it cannot change the root itself).  The guarantee is the
+tree while we resolve (it cannot change the root itself), and may live in its own
+user and mount namespaces, where it can mount anything over paths it sees and so
+choose how its objects *print* (readlink(2) of /proc/*/fd and magic links renders a
+path as the object's own mount namespace sees it).  The guarantee is the
 kernel's: a scoped resolution (RESOLVE_BENEATH, RESOLVE_IN_ROOT) never yields, and
 never acts on, an object outside the root.  How:
 
-* The walk goes one component at a time with O_PATH|O_NOFOLLOW descriptors and
-  follows symlinks itself (counted: ELOOP past 40, as the kernel).  ".." never
+* Nothing is decided by comparing path strings: positions are proven by the
+  kernel's own identities (device and inode of descriptors we hold).
+* The walk goes one component at a time with O_PATH|O_NOFOLLOW descriptors, each
+  component looked up alone relative to its parent (so no intermediate symlink or
+  procfs magic link is ever followed by the kernel for us), and follows symlinks
+  itself (counted: ELOOP past 40, as the kernel).  ".." never
   opens "..": it pops a stack of the descriptors we descended through, and at the
   root it fails (BENEATH: EXDEV) or stays (IN_ROOT).  Absolute symlinks restart
   at the root (IN_ROOT) or fail (BENEATH: EXDEV).  So, lexically, nothing
@@ -17,15 +24,13 @@ never acts on, an object outside the root.  How:
   the resolver re-walks the *lexical* path (plain names, no symlinks) from the
   root descriptor and requires the same object (device and inode).  A mismatch
   is a race: the resolution restarts, at most ``RETRIES`` times, then fails with
-  EAGAIN, as the kernel does.
+  EAGAIN, as the kernel does (so does a symlink swapped or removed between its
+  lstat and its readlink).  Every descriptor the walk opens is closed on every
+  path out of it, refusals included.
 * Nothing is opened for real before that check: the final object is found as an
   O_PATH descriptor, checked, then reopened with the caller's flags through
   /proc/self/fd (only on a real procfs), which reaches exactly that inode (its
   identity is compared once more).
-* A quick path serves plain relative paths (no "..", no O_CREAT, no NO_XDEV): one
-  kernel lookup with O_PATH|O_NOFOLLOW, accepted only when /proc/self/fd reports
-  exactly the root's path plus that path (no symlink was followed, nothing
-  escaped); otherwise the full walk runs.
 * O_CREAT creates with O_EXCL|O_NOFOLLOW in the checked parent and checks again.
   Without a trustworthy /proc a scoped resolution needing a real open is refused
   (EAGAIN): it never guesses.
@@ -39,7 +44,9 @@ refused, the file stays).  The kernel avoids this with rename and mount sequence
 counters; userspace cannot.  Renames and symlink swaps alone never lead outside:
 the race test runs 10,000 resolutions against them.  Magic links are
 recognised by name on procfs ({exe, cwd, root}, and entries of fd/, map_files/,
-ns/), which is what the kernel's nd_jump_link() serves.
+ns/), which is what the kernel's nd_jump_link() serves; before the RESOLVE_* rule
+refuses one, its access check runs (readlink(2), as the kernel's get_link() does),
+so a link the caller may not follow answers EACCES there too.
 """
 
 from __future__ import annotations
@@ -50,7 +57,6 @@ import os
 import stat
 
 from ..proc import PROC_SUPER_MAGIC, fs_magic, mount_id, procfs_trusted
-from ..raw import fast
 from ._kernel import os_dir_fd
 
 __all__ = ["RETRIES", "resolve_open"]
@@ -99,10 +105,10 @@ class _Walk:
         self.root = root
         self.resolve = resolve
         self.scoped = bool(resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT))
+        self.mount = _mount_id(root) if resolve & RESOLVE_NO_XDEV else None
         self.stack = [os.dup(root)]
         self.names: list[bytes] = []
         self.links = 0
-        self.mount = _mount_id(root) if resolve & RESOLVE_NO_XDEV else None
         # Whether the kernel's nd->root is set: an absolute path argument sets it at
         # once; a relative lookup sets it at its first jump to "/".
         self.root_set = False
@@ -117,9 +123,18 @@ class _Walk:
         self.stack = [fd]
         self.names = []
 
-    def check_mount(self, fd: int) -> None:
-        if self.mount is not None and _mount_id(fd) != self.mount:
-            raise _err(E.EXDEV)
+    def check_mount(self, fd: int) -> int:
+        """*fd* if it is on the starting mount (or RESOLVE_NO_XDEV is off); otherwise
+        close it and raise EXDEV (an fd we cannot place counts as a crossing)."""
+        if self.mount is not None:
+            try:
+                same = _mount_id(fd) == self.mount
+            except OSError:
+                same = False
+            if not same:
+                os.close(fd)
+                raise _err(E.EXDEV)
+        return fd
 
     def up(self) -> None:
         if len(self.stack) > 1:
@@ -182,9 +197,6 @@ def resolve_open(dir_fd: int, path: bytes, flags: int, mode: int, resolve: int) 
         raise _err(E.ENOENT)
     if resolve & RESOLVE_CACHED:
         raise _err(E.EAGAIN)  # the kernel may answer this too: only the dcache walk
-    quick = _quick(dir_fd, path, flags, resolve)
-    if quick is not None:
-        return quick
     root = os.open(b".", _PATH | os.O_DIRECTORY, dir_fd=os_dir_fd(dir_fd))
     try:
         for _ in range(RETRIES):
@@ -198,25 +210,6 @@ def resolve_open(dir_fd: int, path: bytes, flags: int, mode: int, resolve: int) 
         raise _err(E.EAGAIN)
     finally:
         os.close(root)
-
-
-def _quick(dir_fd: int, path: bytes, flags: int, resolve: int) -> int | None:
-    """The common case in two lookups: let the kernel walk a plain relative path in
-    one openat(O_PATH|O_NOFOLLOW), then require that the object's path, as
-    /proc/self/fd reports it, is the directory's path plus exactly that path.
-    Equal strings mean every component was a real directory entry: no symlink
-    followed, no escape (a concurrent rename or chdir makes them differ, never
-    match wrongly).  The object is then reopened through /proc and must be the
-    same inode.  Anything else (symlinks, "..", O_CREAT, NO_XDEV, an untrusted
-    /proc) returns None: the full walk decides.
-
-    The C accelerator does the lookups (``_rawcall.quick_open``); without it
-    (``SECCOMPAT_PURE_PYTHON``) every resolution takes the full walk.  /proc is
-    checked with statfs(2) on every call."""
-    if fast is None or flags & (os.O_CREAT | os.O_TMPFILE) or resolve & RESOLVE_NO_XDEV:
-        return None
-    fd: int = fast.quick_open(dir_fd, path, flags)  # checks the path's shape and /proc
-    return None if fd < 0 else fd
 
 
 def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
@@ -260,6 +253,10 @@ def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
             parent_name = walk.names[-1] if walk.names else None
             if _is_magic(parent, parent_name, name):
                 os.close(fd)
+                # The kernel calls the link's get_link() (its ptrace access check:
+                # EACCES) before nd_jump_link() applies the RESOLVE_* rules;
+                # readlink(2) makes the same check.
+                os.readlink(name, dir_fd=parent)
                 if walk.resolve & RESOLVE_NO_MAGICLINKS:
                     raise _err(E.ELOOP)
                 if walk.scoped:
@@ -276,8 +273,14 @@ def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
             if walk.links > MAXSYMLINKS:
                 os.close(fd)
                 raise _err(E.ELOOP)
-            target = os.readlink(name, dir_fd=parent)
-            os.close(fd)
+            try:
+                target = os.readlink(name, dir_fd=parent)
+            except OSError as exc:
+                if exc.errno in (E.EINVAL, E.ENOENT):
+                    raise _Race() from None  # swapped or removed since we looked
+                raise
+            finally:
+                os.close(fd)
             if not target:
                 raise _err(E.ENOENT)
             left.extendleft(reversed(target.split(b"/")))
