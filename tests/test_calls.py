@@ -959,6 +959,74 @@ def test_renameat2_noreplace_where_only_link_is_refused(mode: str, root: None) -
         assert got == (("PermissionError", errno.EPERM), True, False)
 
 
+FS_APPEND_FL = 0x20
+
+
+def _rename_state(base: str) -> list[tuple[str, str, int]]:
+    """What is where under *base*: (directory, name, link count) for every entry."""
+    return sorted((os.path.relpath(d, base), n, os.lstat(os.path.join(d, n)).st_nlink)
+                  for d, _, names in os.walk(base) for n in names)
+
+
+def _noreplace_scenario(base: str, name: str, uid: int) -> tuple[Any, list[Any]]:
+    """One scenario where unlink(2) of the source would fail after link(2) succeeds:
+    built as root, the call made as *uid*; the answer and what is left."""
+    from .kernel import _flags
+
+    src_dir, dst_dir = os.path.join(base, "src"), os.path.join(base, "dst")
+    os.mkdir(src_dir)
+    os.mkdir(dst_dir)
+    os.chmod(dst_dir, 0o777)
+    src = os.path.join(src_dir, "victim")
+    with open(src, "w") as f:
+        f.write("x")
+    os.chmod(src, 0o666)
+    flagged = None
+    if name == "sticky":  # the issue's case: a 1777 directory, another user's file
+        os.chmod(src_dir, 0o1777)
+        os.chown(src, 1000, 1000)
+    elif name == "sticky-owner-of-dir":  # the directory's owner may delete anything
+        os.chmod(src_dir, 0o1777)
+        os.chown(src_dir, uid, uid)
+        os.chown(src, 1000, 1000)
+    elif name == "unwritable-source-dir":  # link needs only the destination directory
+        os.chmod(src_dir, 0o755)
+        os.chown(src, uid, uid)
+    elif name == "append-only-source-dir":
+        os.chmod(src_dir, 0o777)
+        flagged = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
+        _flags(flagged, _flags(flagged) | FS_APPEND_FL)
+    try:
+        # The issue's case renames within the sticky directory, where the undo
+        # (unlink of the new name) is refused as well.
+        dst = os.path.join(src_dir if name.startswith("sticky") else dst_dir, "moved")
+        os.setresgid(uid, uid, 0)
+        os.setresuid(uid, uid, 0)  # the saved uid lets the clean-up become root again
+        got = outcome(lambda: c.renameat2(src, dst, c.RENAME_NOREPLACE))[:2]
+        os.setresuid(0, 0, 0)
+        return got, _rename_state(base)
+    finally:
+        os.setresuid(0, 0, 0)
+        os.setresgid(0, 0, 0)
+        if flagged is not None:
+            _flags(flagged, _flags(flagged) & ~FS_APPEND_FL)
+            os.close(flagged)
+
+
+@pytest.mark.parametrize("name", ["sticky", "sticky-owner-of-dir", "unwritable-source-dir",
+                                  "append-only-source-dir", "plain"])
+def test_renameat2_noreplace_fallback_changes_nothing_the_kernel_would_not(
+        name: str, root: None) -> None:
+    """Wherever the kernel refuses, the emulation (link, then unlink) refuses with the
+    same errno and leaves nothing behind; wherever the kernel renames, so does it."""
+    results = []
+    for mode in ("kernel", "eperm"):
+        with reachable_dir(0o755) as base:
+            results.append(run_mode(mode, _noreplace_scenario, str(base), name, 65534))
+    kernel, fallback = results
+    assert fallback == kernel
+
+
 # --- call() --------------------------------------------------------------------
 
 def _generic_case() -> list[Any]:

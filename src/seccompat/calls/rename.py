@@ -7,7 +7,9 @@ import os
 import stat
 from typing import Any
 
+from ..proc import fs_ids, has_capability
 from ._kernel import (
+    AT_EACCESS,
     FALLBACK,
     SyscallUnavailable,
     attempt,
@@ -18,6 +20,7 @@ from ._kernel import (
     oserror,
     unavailable,
 )
+from .faccess import faccessat2
 from .stat import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["RENAME_EXCHANGE", "RENAME_NOREPLACE", "RENAME_WHITEOUT", "renameat2"]
@@ -49,6 +52,41 @@ def _rename_refuses_too(raw_src: bytes, s_dir: int | None, raw_dst: bytes,
         or _protected(os.path.dirname(raw_dst) or b".", d_dir, STATX_ATTR_IMMUTABLE, True)
 
 
+def _exists(raw: bytes, dir_fd: int | None) -> bool:
+    try:
+        os.stat(raw, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _unlink_refused(raw: bytes, dir_fd: int | None) -> int:
+    """The errno unlink(2) of *raw* would answer for a reason link(2) does not check
+    (fs/namei.c may_delete(), in its order), or 0: write and search permission on
+    the directory (EACCES), an append-only directory (EPERM), the sticky-directory
+    rule (EPERM unless the caller's fsuid owns the file or the directory, or it has
+    CAP_FOWNER).  link(2) itself refuses an immutable or append-only file."""
+    parent = os.path.dirname(raw) or b"."
+    try:
+        faccessat2(parent, os.W_OK | os.X_OK, dir_fd=dir_fd, flags=AT_EACCESS)
+    except OSError as exc:
+        return exc.errno or E.EACCES
+    fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        dir_st = os.fstat(fd)
+        flags = protection(fd, dir_st.st_mode)
+    finally:
+        os.close(fd)
+    if flags is None or flags & STATX_ATTR_APPEND:
+        return E.EPERM  # append-only (or cannot tell: refuse rather than half-act)
+    if dir_st.st_mode & stat.S_ISVTX:
+        fsuid = fs_ids()[0]
+        owner = os.stat(raw, dir_fd=dir_fd, follow_symlinks=False).st_uid
+        if fsuid not in (owner, dir_st.st_uid) and not has_capability("CAP_FOWNER"):
+            return E.EPERM
+    return 0
+
+
 def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
               dst_dir_fd: Any = None) -> None:
     """renameat2(2) -- rename *src* to *dst*.
@@ -56,7 +94,12 @@ def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
     RENAME_NOREPLACE fails with EEXIST instead of replacing; RENAME_EXCHANGE swaps
     the two atomically; RENAME_WHITEOUT leaves a whiteout.  Linux 3.15.  Fallback:
     flags 0 is renameat(2); RENAME_NOREPLACE is link(2) then unlink(2) for
-    non-directories (atomic: it never replaces; both names exist for a moment);
+    non-directories (atomic: it never replaces; both names exist for a moment),
+    after checking, in the kernel's order, every condition that would make that
+    unlink(2) fail (the destination existing, the source directory's permission,
+    append-only flag and sticky rule), so a refusal changes nothing (only a
+    permission changed by another process between the check and the unlink could
+    leave the new name behind);
     EXCHANGE, WHITEOUT, NOREPLACE on a directory, and NOREPLACE where link(2) is
     refused but rename(2) would not be (a file system without hard links,
     fs.protected_hardlinks, EMLINK) raise SyscallUnavailable.
@@ -84,8 +127,14 @@ def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
         st = os.stat(raw_src, dir_fd=s_dir, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
             raise unavailable("renameat2", "RENAME_NOREPLACE of a directory has no emulation")
-        if raw_src == raw_dst and s_dir == d_dir:
-            raise oserror(E.EEXIST, src, dst)  # the kernel: dst exists
+        if (raw_src == raw_dst and s_dir == d_dir) or _exists(raw_dst, d_dir):
+            raise oserror(E.EEXIST, src, dst)  # the kernel: dst exists, before may_delete
+        # Everything that would make the final unlink(src) fail is checked before
+        # link(2) adds a name: a failure must leave nothing behind, and the undo
+        # (unlink of the new name) may be refused for the same reasons.
+        refused = _unlink_refused(raw_src, s_dir)
+        if refused:
+            raise oserror(refused, src, dst)
         try:
             os.link(raw_src, raw_dst, src_dir_fd=s_dir, dst_dir_fd=d_dir,
                     follow_symlinks=False)
