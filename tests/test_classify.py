@@ -320,3 +320,72 @@ def test_isolation_from_another_thread() -> None:
     result = in_child(body, rules={"memfd_create": Action.kill_process(),
                                    "statx": Action.trap()}).get()
     assert result == ["killed", "trapped", "unknown"]  # getppid: no probe
+
+
+# --- isolation in threaded programs, and calls held by a supervisor ---------------
+
+_THREADED = """
+import sys, threading
+import seccompat
+sys.setswitchinterval(1e-4)  # many GIL hand-overs: the old child deadlocked 3 runs in 3
+stop = False
+def spin():
+    while not stop:
+        pass
+threads = [threading.Thread(target=spin) for _ in range(2)]
+for t in threads:
+    t.start()
+try:
+    for _ in range(50):
+        assert seccompat.classify("clone3", isolate=True).status.value == "available"
+finally:
+    stop = True
+    for t in threads:
+        t.join()
+print("done")
+"""
+
+
+@pytest.mark.parametrize("pure", ["", "1"], ids=["c", "pure-python"])
+def test_isolated_probes_in_a_threaded_program_never_hang(pure: str) -> None:
+    """After fork(2) in a threaded process the child must not re-enter the
+    interpreter: with spinning threads holding and requesting the GIL, it used to
+    deadlock about half the time."""
+    import subprocess
+    import sys
+
+    from .kernel import ROOT
+
+    env = {**os.environ, "SECCOMPAT_PURE_PYTHON": pure, "PYTHONPATH": str(ROOT / "src")}
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-m", "seccompat", "run", "--deny", "faccessat2", "--",
+             sys.executable, "-c", _THREADED], env=env, capture_output=True, text=True,
+            timeout=60, check=False)
+        assert (done.returncode, done.stdout.strip()) == (0, "done"), done.stderr
+
+
+def _held_by_a_supervisor() -> tuple[str, str, str, str]:
+    """An outer filter hands memfd_create to a supervisor (USER_NOTIF) that never
+    answers: the probe child ends at its deadline; the oracle refuses to look."""
+    from seccompat import forking
+    from seccompat.bpf import FLAG_NEW_LISTENER, compile_filter, install
+    from seccompat.oracle import filter_oracle
+
+    flt = Filter.simple(Action.allow(), {"memfd_create": Action.user_notif()})
+    listener = install(compile_filter(flt), flags=FLAG_NEW_LISTENER)
+    assert listener > 0
+    forking.CHILD_TIMEOUT = 1
+    probe = classify_isolated(["memfd_create"])[0]
+    oracle = filter_oracle("faccessat2")
+    return probe.status.value, probe.evidence, oracle.kind, oracle.detail
+
+
+def test_a_call_held_by_an_outer_supervisor_times_out() -> None:
+    if kernel_version() < (5, 0):
+        pytest.skip("SECCOMP_RET_USER_NOTIF needs Linux 5.0")
+    status, evidence, oracle, detail = in_child(_held_by_a_supervisor, timeout=30).get()
+    assert status == "unknown"
+    assert "did not return within 1 s" in evidence
+    assert oracle == "unavailable"
+    assert "USER_NOTIF" in detail

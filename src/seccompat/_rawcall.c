@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -103,6 +104,173 @@ raw_syscall(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyTuple_SET_ITEM(tuple, 0, r); /* steals the references */
     PyTuple_SET_ITEM(tuple, 1, e);
     return tuple;
+}
+
+/* --- fork_script: raw syscalls in a forked child, no Python there ----------
+ *
+ * fork_script(steps, out_fd, alarm_seconds) -> pid.  Each step is a tuple
+ * (flags, nr, a0 .. a5).  The child runs the steps in order and reports on out_fd,
+ * one line each: "b I" before and "e I RESULT ERRNO TRAPPED" after a step with
+ * STEP_REPORT; "s I ERRNO" (then exit status 2) when a STEP_ABORT step fails.
+ * STEP_CLOSE closes a successful step's result (a descriptor).  A catchable SIGSYS
+ * (a filter's TRAP) sets TRAPPED; SIGALRM after alarm_seconds ends a child that
+ * something holds.  This is seccompat.forking.fork_script's fast path: after a
+ * fork in a threaded process the child may only do async-signal-safe work, so it
+ * never touches the interpreter (its locks may be held by threads that are gone).
+ * Everything is converted before the fork; the parent returns the pid at once. */
+enum { STEP_REPORT = 1, STEP_CLOSE = 2, STEP_ABORT = 4 };
+
+struct step {
+    long flags, nr, a[6];
+};
+
+static volatile sig_atomic_t child_trapped;
+
+static void
+on_sigsys(int sig)
+{
+    (void)sig;
+    child_trapped = 1;
+}
+
+/* Decimal text of v into buf (no stdio in the child); returns the end. */
+static char *
+put_long(char *buf, long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *buf++ = '-';
+    while (n)
+        *buf++ = tmp[--n];
+    return buf;
+}
+
+static void
+put_line(int fd, char kind, int count, const long *values)
+{
+    char line[128], *p = line;
+
+    *p++ = kind;
+    for (int i = 0; i < count; i++) {
+        *p++ = ' ';
+        p = put_long(p, values[i]);
+    }
+    *p++ = '\n';
+    while (write(fd, line, (size_t)(p - line)) < 0 && errno == EINTR)
+        ;
+}
+
+static void __attribute__((noreturn))
+run_steps(const struct step *steps, Py_ssize_t n, int out, unsigned alarm_seconds)
+{
+    struct sigaction sa;
+    sigset_t unblock;
+    static const int crash[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGALRM};
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++)
+        sigaction(crash[i], &sa, NULL);  /* no inherited handler runs here */
+    sa.sa_handler = on_sigsys;
+    sigaction(SIGSYS, &sa, NULL);
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGSYS);
+    sigaddset(&unblock, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+    if (alarm_seconds)
+        alarm(alarm_seconds);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const struct step *st = &steps[i];
+        long r, values[4];
+        int err;
+
+        if (st->flags & STEP_REPORT) {
+            values[0] = (long)i;
+            put_line(out, 'b', 1, values);
+        }
+        child_trapped = 0;
+        errno = 0;
+        r = syscall(st->nr, st->a[0], st->a[1], st->a[2], st->a[3], st->a[4], st->a[5]);
+        err = r == -1 ? errno : 0;
+        if (err && (st->flags & STEP_ABORT)) {
+            values[0] = (long)i;
+            values[1] = err;
+            put_line(out, 's', 2, values);
+            _exit(2);
+        }
+        /* After a TRAP the return register holds the syscall number, not a result. */
+        if (!err && !child_trapped && r >= 0 && (st->flags & STEP_CLOSE))
+            close((int)r);
+        if (st->flags & STEP_REPORT) {
+            values[0] = (long)i;
+            values[1] = r;
+            values[2] = err;
+            values[3] = child_trapped;
+            put_line(out, 'e', 4, values);
+        }
+    }
+    _exit(0);
+}
+
+static PyObject *
+fork_script(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *steps_obj;
+    struct step *steps;
+    Py_ssize_t n;
+    long out, alarm_seconds;
+    pid_t pid;
+
+    (void)module;
+    if (nargs != 3 || !PyTuple_Check(args[0]) || as_long(args[1], &out) < 0
+        || as_long(args[2], &alarm_seconds) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError,
+                            "fork_script(steps: tuple, out_fd: int, alarm_seconds: int)");
+        return NULL;
+    }
+    if (out < 0 || out > INT_MAX || alarm_seconds < 0 || alarm_seconds > 86400) {
+        PyErr_SetString(PyExc_ValueError, "fork_script: out_fd or alarm_seconds out of range");
+        return NULL;
+    }
+    steps_obj = args[0];
+    n = PyTuple_GET_SIZE(steps_obj);
+    steps = PyMem_Calloc((size_t)(n ? n : 1), sizeof *steps);
+    if (steps == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(steps_obj, i);
+        Py_ssize_t len;
+        long *fields[8] = {&steps[i].flags, &steps[i].nr, &steps[i].a[0], &steps[i].a[1],
+                           &steps[i].a[2], &steps[i].a[3], &steps[i].a[4], &steps[i].a[5]};
+
+        if (!PyTuple_Check(item) || (len = PyTuple_GET_SIZE(item)) < 2 || len > 8) {
+            PyErr_SetString(PyExc_TypeError,
+                            "fork_script: each step is (flags, nr, *args), at most 6 args");
+            PyMem_Free(steps);
+            return NULL;
+        }
+        for (Py_ssize_t j = 0; j < len; j++) {
+            if (as_long(PyTuple_GET_ITEM(item, j), fields[j]) < 0) {
+                PyMem_Free(steps);
+                return NULL;
+            }
+        }
+    }
+    pid = fork();
+    if (pid == 0)
+        run_steps(steps, n, (int)out, (unsigned)alarm_seconds);
+    PyMem_Free(steps);
+    if (pid < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLong((long)pid);
 }
 
 /* --- kernel attempts for the hot wrappers (seccompat.calls) ----------------
@@ -830,6 +998,9 @@ static PyMethodDef methods[] = {
      "close_range(2) -- close (or mark close-on-exec) every open descriptor from first\n"
      "to last. Linux 5.9; fallback over exactly the open descriptors. Details:\n"
      "seccompat.calls.fds."},
+    {"fork_script", (PyCFunction)(void (*)(void))fork_script, METH_FASTCALL,
+     "fork_script(steps, out_fd, alarm_seconds) -> pid: raw syscalls in a forked child\n"
+     "that never runs Python; see seccompat.forking.fork_script"},
     {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,
      "syscall(nr, *args) -> (result, errno)"},
     {"set_openat2", (PyCFunction)(void (*)(void))set_openat2, METH_FASTCALL,

@@ -1,20 +1,16 @@
 """Probe in a child process, so a KILL or TRAP action cannot take the caller down.
 
 The child is a fork of the calling thread, so it carries exactly the caller's
-seccomp filters.  It runs a batch of probes and reports each on a pipe: "begin i"
-before the call, "end i result errno trapped" after it.  A probe that kills the
-child (SECCOMP_RET_KILL_*, or an uncatchable signal) is the last one begun; the
-parent records it and starts a new child for the rest, so a batch costs one fork
-plus one per death.
-
-TRAP delivers a catchable SIGSYS.  The child installs a handler and
-``signal.set_wakeup_fd``: the C-level handler writes the signal number into a pipe
-at once, so the child sees the trap right after the call returns.  (Blocking
-SIGSYS would not do: the kernel force-unblocks a seccomp SIGSYS and kills.)
-
-The child is forked without Python's at-fork hooks (see :mod:`seccompat.forking`):
-``random`` would reseed with getrandom(2) there, and a filter that kills getrandom
-would then kill the child before it probes anything.
+seccomp filters.  It runs a batch of probes as a :func:`seccompat.forking.fork_script`
+(raw syscalls, reported on a pipe before and after each call; with the C
+accelerator the child never runs Python, which after a fork in a threaded program
+could deadlock on the interpreter's locks).  A probe that kills the child
+(SECCOMP_RET_KILL_*, or an uncatchable signal) is the last one begun; the parent
+records it and starts a new child for the rest, so a batch costs one fork plus one
+per death.  A TRAP delivers a catchable SIGSYS, which the child notes.  A child
+that does not finish within ``CHILD_TIMEOUT`` seconds (a call held by an outer
+seccomp supervisor, say) ends itself with SIGALRM, and its probe is reported as
+such.
 """
 
 from __future__ import annotations
@@ -24,38 +20,15 @@ import os
 import signal
 from collections.abc import Sequence
 
-from . import proc
+from . import forking, proc
 from .classifier import Status, Verdict, cached, probe_result, remember, resolve, unprobed
-from .forking import fork, gil
+from .forking import CLOSE, REPORT, Report, fork_script
 from .oracle import filter_oracle
 from .probes import PROBES
-from .raw import errno_name, syscall
+from .raw import errno_name
 from .syscalls import Syscall, kernel_version, lookup
 
 __all__ = ["classify_isolated", "run_in_child"]
-
-
-_NR_CLOSE = lookup("close").number
-
-
-def _child(batch: list[tuple[int, int, tuple[int, ...], bool]], out: int, sig_r: int,
-           sig_w: int, quiet: bool) -> None:
-    signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
-    signal.signal(signal.SIGSYS, lambda *_: None)
-    # A crash ends the child and is reported; inherited handlers (faulthandler)
-    # must not run in a process Python does not know it forked.
-    for sig in (signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT):
-        signal.signal(sig, signal.SIG_DFL)
-    call = gil.syscall if quiet else syscall
-    write = gil.write if quiet else os.write
-    for index, nr, args, returns_fd in batch:
-        write(out, f"b {index}\n".encode())
-        result, err = call(nr, *args)
-        trapped = bytes([signal.SIGSYS]) in gil.read(sig_r, 64)
-        # After a TRAP the return register holds garbage (the syscall number).
-        if not trapped and err == 0 and returns_fd and result >= 0:
-            call(_NR_CLOSE, result)
-        write(out, f"e {index} {result} {err} {int(trapped)}\n".encode())
 
 
 def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
@@ -63,46 +36,36 @@ def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
     """Run ``(index, nr, args, returns_fd)`` probes in forked children.
 
     Returns index -> ``("ok", result, errno)``, ``("trapped", 0, 0)`` or
-    ``("died", signal, 0)``.
+    ``("died", signal, 0)`` (SIGALRM: the child's deadline passed).
     """
     outcomes: dict[int, tuple[str, int, int]] = {}
     pending = list(batch)
     while pending:
+        steps = [(REPORT | (CLOSE if returns_fd else 0), nr, *args)
+                 for _, nr, args, returns_fd in pending]
         r, w = os.pipe2(os.O_CLOEXEC)
-        sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            pid, quiet = fork()
-        except OSError:
-            for fd in (r, w, sig_r, sig_w):
-                os.close(fd)
+            pid = fork_script(steps, w)
+        except BaseException:
+            os.close(r)
             raise
-        if pid == 0:  # pragma: no cover - runs in the child
-            code = 1
-            try:
-                _child(pending, w, sig_r, sig_w, quiet)
-                code = 0
-            finally:
-                os._exit(code)
-        for fd in (w, sig_r, sig_w):
-            os.close(fd)
-        with os.fdopen(r, "rb") as pipe:
-            lines = pipe.read().decode().splitlines()
-        _, status = os.waitpid(pid, 0)
-        begun = None
+        finally:
+            os.close(w)
+        report = Report()
+        try:
+            report.read_all(r)
+        finally:
+            os.close(r)
+            _, status = os.waitpid(pid, 0)
         before = len(outcomes)
-        for line in lines:
-            fields = line.split()
-            if fields[0] == "b":
-                begun = int(fields[1])
-            else:
-                index, result, err, trapped = (int(x) for x in fields[1:])
-                outcomes[index] = ("trapped", 0, 0) if trapped else ("ok", result, err)
-                begun = None
-        if begun is not None:
+        for step, (result, err, trapped) in report.ended.items():
+            outcomes[pending[step][0]] = ("trapped", 0, 0) if trapped else ("ok", result, err)
+        if report.begun is not None:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-            outcomes[begun] = ("died", sig, 0)
+            outcomes[pending[report.begun][0]] = ("died", sig, 0)
         if len(outcomes) == before:
-            raise OSError(f"the probe child made no progress (wait status {status:#x})")
+            raise OSError(E.ECHILD, f"the probe child made no progress (wait status "
+                          f"{status:#x})")
         pending = [item for item in pending if item[0] not in outcomes]
     return outcomes
 
@@ -184,6 +147,11 @@ def _death(sc: Syscall, kind: str, a: int, b: int, mode: int) -> Verdict:
     if a == signal.SIGSYS:
         return Verdict(sc.name, Status.KILLED, None,
                        "the probe killed its child process with SIGSYS: a filter's KILL action",
+                       sc.number, sc.since)
+    if a == signal.SIGALRM:
+        return Verdict(sc.name, Status.UNKNOWN, None,
+                       f"the probe did not return within {forking.CHILD_TIMEOUT} s in its child "
+                       "process (an outer seccomp supervisor may hold the call)",
                        sc.number, sc.since)
     how = f"died of signal {a}" if a else "exited"
     return Verdict(sc.name, Status.UNKNOWN, None,

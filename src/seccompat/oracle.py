@@ -31,17 +31,20 @@ x86_64, so no filter, ours included, ever sees them: they are never sent.
 from __future__ import annotations
 
 import ctypes
+import errno as E
 import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import forking
 from .bpf.compile import compile_filter
+from .bpf.insn import BPF_K, BPF_RET, RET, stmt
 from .bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
-from .bpf.load import Prepared, no_new_privs_args
-from .forking import fork, gil
+from .bpf.load import FLAG_NEW_LISTENER, Prepared, no_new_privs_args
+from .forking import ABORT, REPORT, Report, fork_script
 from .raw import syscall
-from .syscalls import lookup, native_arch
+from .syscalls import kernel_version, lookup, native_arch
 
 __all__ = ["UNFILTERED", "OracleResult", "filter_oracle", "oracle_args", "scan"]
 
@@ -57,6 +60,10 @@ _NT_ARM_SYSTEM_CALL = 0x404
 _ORIG_RAX = 15 * 8  # offsetof(struct user_regs_struct, orig_rax)
 _DATA = 0x5EC  # our SECCOMP_RET_TRACE data, read back with PTRACE_GETEVENTMSG
 _MAGIC = 0x5EC0_0A4C_1E00_0000  # fills unused argument slots; both halves matter
+
+_NR_READ = lookup("read").number
+_GO = ctypes.create_string_buffer(1)  # the child reads the tracer's go-ahead into it
+_LISTENER_CHECK = Prepared((stmt(BPF_RET | BPF_K, RET.ALLOW),))  # allows all, with a listener
 
 #: Calls the kernel never shows to seccomp, per ABI (kernel/seccomp.c).
 UNFILTERED = {"x86_64": frozenset({"uretprobe", "uprobe"})}
@@ -127,29 +134,27 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
     """One traced child over *todo*; fills *results*; False if nothing could be learnt."""
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    os.set_blocking(out_r, False)  # the tracer reads what is there at each stop
-    pid, _ = fork()
-    if pid == 0:  # pragma: no cover - child: raw calls only, GIL held throughout
-        code = 1
-        try:
-            gil.read(go_r, 1)
-            for call in (no_new_privs_args(), prepared.args()):
-                _, err = gil.syscall(*call)
-                if err:
-                    gil.write(out_w, f"setup {err}\n".encode())
-                    break
-            else:
-                for i in todo:
-                    gil.write(out_w, f"b {i}\n".encode())
-                    nr, full = entries[i]
-                    _, err = gil.syscall(nr, *full)
-                    gil.write(out_w, f"e {i} {err}\n".encode())
-                code = 0
-        finally:
-            os._exit(code)
+    setup = [(ABORT, _NR_READ, go_r, ctypes.addressof(_GO), 1), (ABORT, *no_new_privs_args()),
+             (ABORT, *prepared.args())]
+    listener_step = None
+    if kernel_version() >= (5, 0):
+        # An outer filter with a listener (USER_NOTIF) ranks above our TRACE: its
+        # supervisor would see, and might let run, the calls we only ask about.
+        # seccomp(2) refuses a second listener in a filter chain with EBUSY.
+        listener_step = len(setup)
+        setup.append((ABORT, *_LISTENER_CHECK.args(FLAG_NEW_LISTENER)))
+    steps = [*setup, *((REPORT, entries[i][0], *entries[i][1]) for i in todo)]
+    try:
+        pid = fork_script(steps, out_w)
+    except BaseException:
+        for fd in (go_r, go_w, out_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_w)
     os.close(go_r)
-    os.close(out_w)
-    reader = _Lines(out_r)
+    os.set_blocking(out_r, False)  # the tracer reads what is there at each stop
+    report = Report()
     try:
         _, err = _ptrace(_PTRACE_SEIZE, pid, 0, _PTRACE_O_TRACESECCOMP | _PTRACE_O_EXITKILL)
         if err:
@@ -159,85 +164,80 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
                 results[i] = OracleResult("unavailable", None, f"ptrace: {os.strerror(err)}")
             return False
         os.write(go_w, b"g")
-        learnt = _trace(pid, reader, results)
+        learnt = _trace(pid, out_r, report, [*(-1 for _ in setup), *todo], results)
     finally:
         os.close(go_w)
-        reader.close()
-    if reader.setup_error is not None:
-        why = f"cannot install a filter: {os.strerror(reader.setup_error)}"
+        os.close(out_r)
+    if report.aborted is not None:
+        step, err = report.aborted
+        if step == listener_step:
+            why = ("an outer filter hands calls to a seccomp supervisor (USER_NOTIF), "
+                   "which ranks above the oracle's TRACE rule: the oracle cannot see "
+                   "through it" if err == E.EBUSY else
+                   f"cannot check for an outer seccomp supervisor: {os.strerror(err)}")
+        else:
+            why = f"cannot install a filter: {os.strerror(err)}"
         for i in todo:
             results.setdefault(i, OracleResult("unavailable", None, why))
     return learnt
 
 
-class _Lines:
-    """The child's report: "b i" before call i, "e i errno" after it."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.current: int | None = None
-        self.ended: dict[int, int] = {}
-        self.setup_error: int | None = None
-        self._partial = b""
-
-    def drain(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return
-            if not chunk:
-                return
-            data = self._partial + chunk
-            *lines, self._partial = data.split(b"\n")
-            for line in lines:
-                fields = line.decode().split()
-                if fields[0] == "b":
-                    self.current = int(fields[1])
-                elif fields[0] == "e":
-                    self.ended[int(fields[1])] = int(fields[2])
-                    self.current = None
-                else:
-                    self.setup_error = int(fields[1])
-
-    def close(self) -> None:
-        os.close(self.fd)
+def _drain(fd: int, report: Report) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        report.feed(chunk)
 
 
-def _trace(pid: int, lines: _Lines, results: dict[int, OracleResult]) -> bool:
-    """Follow the traced child until it ends; record what each call met."""
+def _trace(pid: int, out: int, report: Report, index: list[int],
+           results: dict[int, OracleResult]) -> bool:
+    """Follow the traced child until it ends; record what each call met.  *index*
+    maps the child's step numbers to entries (-1: a setup step)."""
     before = len(results)
+
+    def current() -> int | None:
+        return None if report.begun is None else index[report.begun]
+
     while True:
         _, status = os.waitpid(pid, 0)
-        lines.drain()
+        _drain(out, report)
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
             break
         event, sig = status >> 16, os.WSTOPSIG(status)
-        current = lines.current
+        now = current()
         if event == _PTRACE_EVENT_SECCOMP:
             msg = ctypes.c_ulong(0)
             _ptrace(_PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(msg))
-            if msg.value == _DATA and current is not None:
-                results[current] = _PASSES
+            if msg.value == _DATA and now is not None:
+                results[now] = _PASSES
                 if not _skip(pid):
                     os.kill(pid, signal.SIGKILL)  # never runs: SIGKILL ends a stopped tracee
                     continue
             # Another filter's TRACE rule: continue; the kernel re-checks the call.
             sig = 0
-        elif sig == signal.SIGSYS and current is not None:
-            results[current] = _TRAPPED
+        elif sig == signal.SIGSYS and now is not None:
+            results[now] = _TRAPPED
             sig = 0  # suppress it: the trapped call did not run
         elif event:
             sig = 0
+        # Any other signal is delivered: SIGALRM, the child's deadline, ends it.
         _ptrace(_PTRACE_CONT, pid, 0, sig)
-    lines.drain()
-    for i, err in lines.ended.items():
-        if i not in results:
+    _drain(out, report)
+    for step, (_, err, _trapped) in report.ended.items():
+        i = index[step]
+        if i >= 0 and i not in results:
             results[i] = OracleResult("errno", err, "an older filter's ERRNO ranks above TRACE") \
                 if err else OracleResult("unavailable", None, "the call ran: no filter saw it")
-    if os.WIFSIGNALED(status) and lines.current is not None and lines.current not in results:
-        results[lines.current] = _KILLED if os.WTERMSIG(status) == signal.SIGSYS else \
-            OracleResult("unavailable", None, f"the child died of signal {os.WTERMSIG(status)}")
+    now = current()
+    if os.WIFSIGNALED(status) and now is not None and now not in results:
+        dead = os.WTERMSIG(status)
+        results[now] = _KILLED if dead == signal.SIGSYS else OracleResult(
+            "unavailable", None, f"the call did not return within {forking.CHILD_TIMEOUT} s"
+            if dead == signal.SIGALRM else f"the child died of signal {dead}")
     return len(results) > before
 
 

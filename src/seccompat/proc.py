@@ -30,6 +30,7 @@ __all__ = [
     "procfs_trusted",
     "seccomp_mode",
     "sysctl",
+    "thread_count",
 ]
 
 #: capabilities(7) numbers used by gates and wrappers.
@@ -157,6 +158,20 @@ def fs_ids() -> tuple[int, int]:
         return _id_field(b"Uid", 3), _id_field(b"Gid", 3)
     except OSError:
         return os.geteuid(), os.getegid()
+
+
+def thread_count() -> int:
+    """How many threads this process has (``Threads:`` in /proc/self/status); 0 when
+    /proc cannot say (callers then assume several)."""
+    try:
+        fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        value = _field(os.read(fd, 8192), b"Threads")
+    finally:
+        os.close(fd)
+    return int(value) if value is not None and value.isdigit() else 0
 
 
 def cap_permitted() -> int:
