@@ -251,6 +251,44 @@ def test_capability_gate_for_the_mount_api(name: str, root: None) -> None:
     assert "CAP_SYS_ADMIN" in evidence
 
 
+def _in_a_new_user_namespace(names: list[str]) -> list[tuple[str, str, bool]]:
+    """unshare(CLONE_NEWUSER) alone, as rootless container engines do: every capability
+    is effective, but only in the new user namespace.  The mount API checks
+    CAP_SYS_ADMIN in the mount namespace's owner (still the initial one), io_uring's
+    sysctl gate in the initial namespace: genuine EPERMs, never a filter's."""
+    from seccompat.calls import call
+
+    if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER)")
+    out = []
+    for name in names:
+        verdict = classify(name)
+        try:
+            ran = call(name, *PROBES[name].args, fallback=lambda: "fallback") == "fallback"
+        except OSError:
+            ran = False
+        out.append((verdict.status.value, verdict.evidence, ran))
+    return out
+
+
+@pytest.mark.parametrize("names", [["fsopen", "fspick", "move_mount", "fsmount"]])
+def test_capability_gates_are_checked_in_the_right_user_namespace(
+        names: list[str], root: None) -> None:
+    got = in_child(_in_a_new_user_namespace, names, rules={"getppid": Action.errno(1)}).get()
+    for name, (status, evidence, ran) in zip(names, got, strict=True):
+        assert (status, ran) == ("gated", False), (name, evidence)
+        assert "mount namespace" in evidence, evidence
+
+
+def test_io_uring_sysctl_gate_is_checked_in_the_initial_user_namespace(root: None) -> None:
+    with sysctl("kernel.io_uring_disabled", "1"):
+        got = in_child(_in_a_new_user_namespace, ["io_uring_setup"],
+                       rules={"getppid": Action.errno(1)}).get()
+    status, evidence, ran = got[0]
+    assert (status, ran) == ("gated", False), evidence
+    assert "initial user namespace" in evidence, evidence
+
+
 def test_landlock_restrict_self_gate(root: None) -> None:
     if lookup("landlock_restrict_self").since > kernel_version():
         pytest.skip("no landlock on this kernel")

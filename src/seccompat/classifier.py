@@ -155,8 +155,11 @@ def probe_result(sc: Syscall, spec: ProbeSpec, result: int, err: int,
                  "active: likely the filter returns ENOSYS (isolated mode asks the filter oracle)")
     if err == E.EPERM:
         gate = spec.closed_gate()
-        if gate:
-            return v(Status.GATED, err, f"EPERM explained by a kernel gate: {gate}")
+        if gate is not None and gate.certain:
+            return v(Status.GATED, err, f"EPERM explained by a kernel gate: {gate.reason}")
+        if gate is not None:
+            return v(Status.UNKNOWN, err, f"EPERM, which a kernel gate may explain "
+                     f"({gate.reason}): it cannot be told from a filter's")
         if seccomp_mode == 0:
             return v(Status.GATED, err,
                      "EPERM with no seccomp filter active: a kernel permission check runs "

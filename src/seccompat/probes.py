@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import errno as E
 import functools
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -38,7 +37,7 @@ from typing import Literal
 from . import proc
 from .syscalls import kernel_version
 
-__all__ = ["NEVER_PROBE", "PROBES", "Gate", "ProbeSpec", "Slot"]
+__all__ = ["NEVER_PROBE", "PROBES", "Closed", "Gate", "ProbeSpec", "Slot"]
 
 AT_FDCWD = -100
 _BIG_FLAG = 0x80000000  # an undefined flag bit in every flags word probed here
@@ -60,13 +59,26 @@ Slot = Literal["fd", "ptr", "keep"] | int
 
 
 @dataclass(frozen=True)
+class Closed:
+    """Why a gate answers EPERM for this process now."""
+
+    reason: str
+    certain: bool = True
+    """False: the gate *may* be closed (its namespace relation could not be read), so
+    an EPERM is neither proof of a filter nor of the gate."""
+
+
+@dataclass(frozen=True)
 class Gate:
-    """A kernel check that answers EPERM before the probe's arguments are looked at."""
+    """A kernel check that answers EPERM before the probe's arguments are looked at.
+
+    Each is modelled in the user namespace the kernel checks it in: ``capable()``
+    means the initial one, ``ns_capable(ns)`` a given one (user_namespaces(7))."""
 
     what: str
     """The condition, e.g. ``"kernel.io_uring_disabled=2"``."""
-    closed: Callable[[], str | None]
-    """Returns why the gate is closed for this process now, or None if it is open."""
+    closed: Callable[[], Closed | None]
+    """Why the gate is (or may be) closed for this process now; None if it is open."""
 
 
 @dataclass(frozen=True)
@@ -116,79 +128,104 @@ class ProbeSpec:
                     if isinstance(value, int) else 1
         return tuple(out)
 
-    def closed_gate(self) -> str | None:
-        """Why a known gate would answer EPERM for this process now, or None."""
+    def closed_gate(self) -> Closed | None:
+        """Why a known gate answers (or may answer) EPERM for this process now, or
+        None; a certain answer comes before an uncertain one."""
+        found = None
         for gate in self.gates:
-            reason = gate.closed()
-            if reason:
-                return reason
-        return None
+            closed = gate.closed()
+            if closed is not None and closed.certain:
+                return closed
+            found = found or closed
+        return found
 
 
 # --- gates -----------------------------------------------------------------------
 
-def _lacks(cap: str) -> bool:
-    return not proc.has_capability(cap)
+def _without(cap: str, where: str, has: bool | None) -> Closed | None:
+    """The gate for a capability check in *where*: closed without it, uncertain when
+    whether we hold it there cannot be read."""
+    if has is None:
+        return Closed(f"whether this process has {cap} in {where} cannot be read",
+                      certain=False)
+    return None if has else Closed(f"no {cap} in {where}")
 
 
-def _io_uring_gate() -> str | None:
+_INITIAL = "the initial user namespace"
+
+
+def _io_uring_gate() -> Closed | None:
     # io_uring/io_uring.c io_uring_allowed() (6.6+): 2 denies everyone; 1 denies
-    # callers outside kernel.io_uring_group without CAP_SYS_ADMIN.
+    # callers without capable(CAP_SYS_ADMIN), the initial namespace's, outside
+    # kernel.io_uring_group (a gid of the initial namespace).
     value = proc.sysctl("kernel.io_uring_disabled")
     if value == "2":
-        return "kernel.io_uring_disabled=2 denies io_uring to every process"
-    if value == "1" and _lacks("CAP_SYS_ADMIN"):
-        group = proc.sysctl("kernel.io_uring_group")
-        gid = int(group) if group and group.lstrip("-").isdigit() else -1
-        if gid < 0 or (gid != os.getegid() and gid not in os.getgroups()):
-            return ("kernel.io_uring_disabled=1 and this process is neither in "
-                    "kernel.io_uring_group nor has CAP_SYS_ADMIN")
-    return None
+        return Closed("kernel.io_uring_disabled=2 denies io_uring to every process")
+    if value != "1" or proc.capable("CAP_SYS_ADMIN"):
+        return None
+    group = proc.sysctl("kernel.io_uring_group")
+    gid = int(group) if group and group.lstrip("-").isdigit() else -1
+    if gid >= 0 and proc.in_initial_group(gid):
+        return None
+    closed = _without("CAP_SYS_ADMIN", _INITIAL, proc.capable("CAP_SYS_ADMIN"))
+    reason = "kernel.io_uring_disabled=1, this process is not in kernel.io_uring_group"
+    return Closed(f"{reason} and {closed.reason}" if closed else reason,
+                  certain=closed.certain if closed else True)
 
 
-def _userfaultfd_gate() -> str | None:
+def _userfaultfd_gate() -> Closed | None:
     # fs/userfaultfd.c: before 5.11 the sysctl check ran first and
     # UFFD_USER_MODE_ONLY did not exist; since 5.11 the probe's USER_MODE_ONLY
-    # passes userfaultfd_syscall_allowed().
-    if kernel_version() >= (5, 11):
+    # passes userfaultfd_syscall_allowed().  capable(): the initial namespace.
+    if kernel_version() >= (5, 11) or proc.sysctl("vm.unprivileged_userfaultfd") != "0":
         return None
-    if proc.sysctl("vm.unprivileged_userfaultfd") == "0" and _lacks("CAP_SYS_PTRACE"):
-        return "vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE (kernel < 5.11)"
-    return None
+    closed = _without("CAP_SYS_PTRACE", _INITIAL, proc.capable("CAP_SYS_PTRACE"))
+    return closed and Closed(f"vm.unprivileged_userfaultfd=0 and {closed.reason} "
+                             "(kernel < 5.11)", closed.certain)
 
 
-def _bpf_gate() -> str | None:
+def _bpf_gate() -> Closed | None:
     # kernel/bpf/syscall.c: before 6.5 __sys_bpf() returned EPERM first when
-    # unprivileged BPF was disabled and the caller lacked CAP_SYS_ADMIN/CAP_BPF.
-    if kernel_version() >= (6, 5):
-        return None
+    # unprivileged BPF was disabled and !bpf_capable() (capable(CAP_BPF) or
+    # capable(CAP_SYS_ADMIN): the initial namespace).
     value = proc.sysctl("kernel.unprivileged_bpf_disabled")
-    if value not in (None, "0") and _lacks("CAP_SYS_ADMIN") and _lacks("CAP_BPF"):
-        return f"kernel.unprivileged_bpf_disabled={value} without CAP_BPF (kernel < 6.5)"
-    return None
+    if kernel_version() >= (6, 5) or value in (None, "0"):
+        return None
+    bpf, admin = proc.capable("CAP_BPF"), proc.capable("CAP_SYS_ADMIN")
+    if bpf or admin:
+        return None
+    closed = _without("CAP_BPF or CAP_SYS_ADMIN", _INITIAL,
+                      None if None in (bpf, admin) else False)
+    return closed and Closed(f"kernel.unprivileged_bpf_disabled={value} and "
+                             f"{closed.reason} (kernel < 6.5)", closed.certain)
 
 
-def _mount_gate() -> str | None:
-    # fs/namespace.c may_mount() / fs/fsopen.c: ns_capable(CAP_SYS_ADMIN) first.
-    if _lacks("CAP_SYS_ADMIN"):
-        return "no CAP_SYS_ADMIN: the mount API checks it before its arguments"
-    return None
+def _mount_gate() -> Closed | None:
+    # fs/namespace.c may_mount() / fs/fsopen.c: ns_capable(current->nsproxy->mnt_ns->
+    # user_ns, CAP_SYS_ADMIN) before any argument: the mount namespace's owner.
+    closed = _without("CAP_SYS_ADMIN", "the user namespace that owns this mount namespace",
+                      proc.mount_ns_capable("CAP_SYS_ADMIN"))
+    return closed and Closed(f"{closed.reason}: the mount API checks it before its "
+                             "arguments", closed.certain)
 
 
-def _landlock_gate() -> str | None:
+def _landlock_gate() -> Closed | None:
     # security/landlock/syscalls.c landlock_restrict_self(): EPERM without
-    # no_new_privs and without CAP_SYS_ADMIN, before the flags check.
-    if not proc.process_state().no_new_privs and _lacks("CAP_SYS_ADMIN"):
-        return "no no_new_privs and no CAP_SYS_ADMIN"
+    # no_new_privs and without ns_capable(current_user_ns(), CAP_SYS_ADMIN) (our own
+    # namespace: CapEff), before the flags check.
+    if not proc.process_state().no_new_privs and not proc.has_capability("CAP_SYS_ADMIN"):
+        return Closed("no no_new_privs and no CAP_SYS_ADMIN")
     return None
 
 
-def _handle_gate() -> str | None:
+def _handle_gate() -> Closed | None:
     # fs/fhandle.c: until 6.10 ("fhandle: relax open_by_handle_at() permission
-    # checks") capable(CAP_DAC_READ_SEARCH) ran before anything else.
-    if kernel_version() < (6, 10) and _lacks("CAP_DAC_READ_SEARCH"):
-        return "no CAP_DAC_READ_SEARCH (kernel < 6.10 checks it first)"
-    return None
+    # checks") capable(CAP_DAC_READ_SEARCH), the initial namespace's, came first.
+    if kernel_version() >= (6, 10):
+        return None
+    closed = _without("CAP_DAC_READ_SEARCH", _INITIAL, proc.capable("CAP_DAC_READ_SEARCH"))
+    return closed and Closed(f"{closed.reason} (kernel < 6.10 checks it first)",
+                             closed.certain)
 
 
 IO_URING = Gate("kernel.io_uring_disabled", _io_uring_gate)

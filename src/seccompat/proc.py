@@ -8,6 +8,7 @@ prctl(2) ``PR_GET_SECCOMP``/``PR_GET_NO_NEW_PRIVS`` when /proc is missing.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 
@@ -17,14 +18,19 @@ from .syscalls import lookup
 __all__ = [
     "CAP",
     "PROC_SUPER_MAGIC",
+    "PROC_USER_INIT_INO",
     "Mount",
     "ProcessState",
     "cap_permitted",
+    "capable",
     "container_hints",
     "fs_ids",
     "fs_magic",
     "has_capability",
+    "in_initial_group",
+    "in_initial_user_namespace",
     "mount_id",
+    "mount_ns_capable",
     "mount_of",
     "process_state",
     "procfs_trusted",
@@ -184,6 +190,120 @@ def cap_permitted() -> int:
 def has_capability(name: str) -> bool:
     """Whether the calling thread has capability *name* (``"CAP_SYS_ADMIN"``) effective."""
     return bool(process_state().cap_effective >> CAP[name] & 1)
+
+
+# --- user namespaces: where a capability counts ---------------------------------
+#
+# capabilities(7), user_namespaces(7): a capability is held *in* a user namespace.
+# ns_capable(ns, cap) is true when the caller has cap in its own user namespace and
+# ns is that namespace or one of its descendants; capable(cap) asks about the
+# initial user namespace, where a process in any other one has nothing.  CapEff in
+# /proc shows the set in the caller's own namespace only.
+
+PROC_USER_INIT_INO = 0xEFFFFFFD  # include/linux/proc_ns.h: the initial user namespace
+_NS_GET_USERNS, _NS_GET_PARENT = 0xB701, 0xB702  # ioctl_ns(2), Linux 4.9
+
+
+def in_initial_user_namespace() -> bool | None:
+    """Whether this process is in the initial user namespace; None when /proc cannot
+    say (nsfs gives every initial namespace a fixed inode number)."""
+    try:
+        return os.stat("/proc/self/ns/user").st_ino == PROC_USER_INIT_INO
+    except OSError:
+        return None
+
+
+def capable(name: str) -> bool | None:
+    """capable(*name*): the capability, effective, in the *initial* user namespace
+    (what sysctl gates such as kernel.io_uring_disabled check); None when unknown."""
+    initial = in_initial_user_namespace()
+    return initial and has_capability(name) if initial is not None else None
+
+
+def mount_ns_capable(name: str) -> bool | None:
+    """ns_capable(mount namespace's owner, *name*): what may_mount() and the mount API
+    check.  After unshare(CLONE_NEWUSER) alone the mount namespace still belongs to
+    the parent user namespace, where this process has no capability.  None when the
+    relation cannot be read (ioctl_ns(2) missing, no /proc)."""
+    import fcntl
+
+    try:
+        mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        ours = os.stat("/proc/self/ns/user").st_ino
+        owner = fcntl.ioctl(mnt, _NS_GET_USERNS)
+    except OSError as exc:
+        # EPERM: the owner lies outside our namespace's scope, so it is an ancestor.
+        return False if exc.errno == errno.EPERM else None
+    finally:
+        os.close(mnt)
+    first = True
+    try:
+        while True:
+            if os.fstat(owner).st_ino == ours:
+                if first:  # our own namespace owns it: CapEff decides
+                    return has_capability(name)
+                # A descendant's: our capability there, or ownership of a namespace
+                # between (which this does not model), grants it.
+                return has_capability(name) or None
+            first = False
+            try:
+                parent = fcntl.ioctl(owner, _NS_GET_PARENT)
+            except OSError as exc:
+                if exc.errno == errno.EPERM:  # above our namespace: an ancestor's
+                    return False
+                return None
+            os.close(owner)
+            owner = parent
+    finally:
+        os.close(owner)
+
+
+def _mapped_gid(kgid: int) -> int | None:
+    """The id in this process's user namespace of global gid *kgid* (gid_map), or None."""
+    try:
+        with open("/proc/self/gid_map") as f:
+            for line in f:
+                inside, outside, count = (int(x) for x in line.split())
+                if outside <= kgid < outside + count:
+                    return inside + kgid - outside
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def in_initial_group(kgid: int) -> bool | None:
+    """Whether gid *kgid* of the initial namespace (a sysctl's) is this process's
+    effective or a supplementary group; None when that cannot be worked out (a user
+    namespace below a child of the initial one: gid_map maps to the parent's ids)."""
+    initial = in_initial_user_namespace()
+    if initial is None:
+        return None
+    if not initial and not _parent_is_initial():
+        return None
+    gid = kgid if initial else _mapped_gid(kgid)
+    return gid is not None and (gid == os.getegid() or gid in os.getgroups())
+
+
+def _parent_is_initial() -> bool:
+    import fcntl
+
+    try:
+        fd = os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        parent = fcntl.ioctl(fd, _NS_GET_PARENT)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    try:
+        return os.fstat(parent).st_ino == PROC_USER_INIT_INO
+    finally:
+        os.close(parent)
 
 
 def sysctl(name: str) -> str | None:
