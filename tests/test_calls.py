@@ -407,6 +407,103 @@ def test_genuine_eperm_matrix(others_filtered: bool, root: None) -> None:
                              else ("SyscallUnavailable", errno.ENOSYS))
 
 
+# Genuine EPERMs under a filter keyed on the probe's own substitutes (fd -1, NULL):
+# the probe gets the filter's EPERM, the real call the kernel's.  Only the filters'
+# answer for the real call's own arguments can tell them apart.
+_GENUINE: dict[str, tuple[str, bool]] = {
+    # case: (syscall, as nobody)
+    "faccessat2-immutable": ("faccessat2", False),
+    "access-immutable": ("faccessat2", False),
+    "fchmodat2-not-owner": ("fchmodat2", True),
+    "fchmodat2-immutable": ("fchmodat2", False),
+    "renameat2-immutable": ("renameat2", False),
+    "renameat2-sticky": ("renameat2", True),
+    "copy_file_range-immutable": ("copy_file_range", False),
+    "openat2-noatime": ("openat2", True),
+    "openat2-immutable-write": ("openat2", False),
+}
+
+
+def _genuine_case(case: str, base: str, frozen: str) -> tuple[Any, bool]:
+    from seccompat.calls import _kernel
+
+    other = os.path.join(base, "other")  # root's 0644 file in a 1777 directory
+    if _GENUINE[case][1]:
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+    calls: dict[str, Callable[[], Any]] = {
+        "faccessat2-immutable": lambda: c.faccessat2(frozen, os.W_OK, flags=c.AT_EACCESS),
+        "access-immutable": lambda: c.access(frozen, os.W_OK, effective_ids=True) or
+        c.faccessat2(frozen, os.W_OK),
+        "fchmodat2-not-owner": lambda: c.fchmodat2(other, 0o600),
+        "fchmodat2-immutable": lambda: c.fchmodat2(frozen, 0o600),
+        "renameat2-immutable": lambda: c.renameat2(frozen, frozen + ".new", c.RENAME_NOREPLACE),
+        "renameat2-sticky": lambda: c.renameat2(other, other + ".new", c.RENAME_NOREPLACE),
+        "copy_file_range-immutable": lambda: c.copy_file_range(
+            os.open(other, os.O_RDONLY), int(os.environ["SECCOMPAT_TEST_FD"]), 4),
+        "openat2-noatime": lambda: c.openat2(other, os.O_RDONLY | os.O_NOATIME),
+        "openat2-immutable-write": lambda: c.openat2(frozen, os.O_WRONLY),
+    }
+    got = outcome(calls[case])[:2]
+    return got, _GENUINE[case][0] in _kernel._doomed()
+
+
+@pytest.mark.parametrize("keyed", [0, 1], ids=["arg0-is-minus-1", "arg1-is-NULL"])
+@pytest.mark.parametrize("case", list(_GENUINE))
+def test_a_filter_keyed_on_the_probes_arguments_never_makes_a_genuine_eperm_emulated(
+        case: str, keyed: int, root: None) -> None:
+    from seccompat.bpf import ArgCmp, Filter, Op, Rule
+
+    from .kernel import FS_IMMUTABLE_FL, _flags
+
+    name = _GENUINE[case][0]
+    if name == "copy_file_range" and keyed == 1:
+        keyed = 2  # its arg1 is NULL in the real call too: key on the probe's fd_out
+    value = 0 if keyed == 1 else 2**64 - 1
+    rule = Rule(Action.errno(errno.EPERM), (ArgCmp(keyed, Op.EQ, value),))
+    flt = Filter.simple(Action.allow(), {name: [rule]})
+    with reachable_dir(0o1777) as base:
+        other = base / "other"
+        other.write_text("data")
+        other.chmod(0o644)
+        with immutable_file(base) as frozen:
+            dst = os.open(base / "dst", os.O_WRONLY | os.O_CREAT, 0o644)
+            flag_fd = os.open(base / "dst", os.O_RDONLY)
+            _flags(flag_fd, _flags(flag_fd) | FS_IMMUTABLE_FL)
+            os.environ["SECCOMPAT_TEST_FD"] = str(dst)
+            try:
+                got, fell_back = in_child(_genuine_case, case, str(base), str(frozen),
+                                          filter=flt).get()
+            finally:
+                del os.environ["SECCOMPAT_TEST_FD"]
+                _flags(flag_fd, _flags(flag_fd) & ~FS_IMMUTABLE_FL)
+                os.close(flag_fd)
+                os.close(dst)
+    assert got == ("PermissionError", errno.EPERM)
+    assert not fell_back, "the wrapper took its fallback after a genuine EPERM"
+
+
+def test_without_an_exact_oracle_the_probes_verdict_stands(root: None) -> None:
+    """The residual assumption, where the filters refuse the oracle (ptrace): the
+    probe's verdict decides, and the cached verdict says so."""
+    from seccompat.bpf import ArgCmp, Filter, Op, Rule
+
+    def body(frozen: str) -> tuple[Any, str]:
+        from seccompat.classifier import cached
+
+        got = outcome(lambda: c.faccessat2(frozen, os.W_OK, flags=c.AT_EACCESS))[:2]
+        verdict = cached("faccessat2 (confirmed)", (-100, 1, os.W_OK, c.AT_EACCESS))
+        return got, verdict.evidence if verdict else ""
+
+    rule = Rule(Action.errno(errno.EPERM), (ArgCmp(0, Op.EQ, 2**64 - 1),))
+    flt = Filter.simple(Action.allow(), {"faccessat2": [rule], "ptrace": Action.errno(1)})
+    with reachable_dir() as base, immutable_file(base) as frozen:
+        got, evidence = in_child(body, str(frozen), filter=flt).get()
+    assert got == ("PermissionError", errno.EPERM)  # the emulation's own answer
+    assert "no exact oracle here (ptrace: Operation not permitted)" in evidence
+
+
 def test_copy_into_an_immutable_file_is_eperm(tmp_path: Path, root: None) -> None:
     def body(src: str, dst_fd: int) -> Any:
         fd = os.open(src, os.O_RDONLY)

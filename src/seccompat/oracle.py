@@ -61,7 +61,8 @@ _ORIG_RAX = 15 * 8  # offsetof(struct user_regs_struct, orig_rax)
 _DATA = 0x5EC  # our SECCOMP_RET_TRACE data, read back with PTRACE_GETEVENTMSG
 _MAGIC = 0x5EC0_0A4C_1E00_0000  # fills unused argument slots; both halves matter
 
-_NR_READ = lookup("read").number
+_NR_READ, _NR_PRCTL = lookup("read").number, lookup("prctl").number
+_PR_SET_DUMPABLE = 4
 _GO = ctypes.create_string_buffer(1)  # the child reads the tracer's go-ahead into it
 _LISTENER_CHECK = Prepared((stmt(BPF_RET | BPF_K, RET.ALLOW),))  # allows all, with a listener
 
@@ -100,14 +101,17 @@ def filter_oracle(name: str, args: tuple[int, ...] = ()) -> OracleResult:
     return scan([(lookup(name).number, args)])[0]
 
 
-def scan(calls: Sequence[tuple[int, tuple[int, ...]]]) -> list[OracleResult]:
+def scan(calls: Sequence[tuple[int, tuple[int, ...]]], *, pad: bool = True,
+         ) -> list[OracleResult]:
     """What the filters answer to each ``(number, args)``, none of them run.
 
-    Each call is made with its arguments padded by :func:`oracle_args`.  Costs one
+    Each call is made with its arguments padded by :func:`oracle_args`, or with
+    *pad* False exactly as given (six values: a real call's registers).  Costs one
     traced child, plus one per KILL answer (and per passing call on ABIs where the
     tracer cannot skip a syscall).
     """
-    entries = [(nr, oracle_args(tuple(args))) for nr, args in calls]
+    entries = [(nr, oracle_args(tuple(args)) if pad else (*args, *(0,) * (6 - len(args))))
+               for nr, args in calls]
     rules: dict[int, list[Rule]] = {}
     for nr, full in entries:
         key = tuple(ArgCmp(i, Op.EQ, v & 0xFFFFFFFFFFFFFFFF) for i, v in enumerate(full))
@@ -134,7 +138,10 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
     """One traced child over *todo*; fills *results*; False if nothing could be learnt."""
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    setup = [(ABORT, _NR_READ, go_r, ctypes.addressof(_GO), 1), (ABORT, *no_new_privs_args()),
+    # The child makes itself dumpable first (a process that changed its uid is not,
+    # and ptrace(2) refuses non-dumpable tracees), says so, and waits for the tracer.
+    setup = [(REPORT | ABORT, _NR_PRCTL, _PR_SET_DUMPABLE, 1, 0, 0, 0),
+             (ABORT, _NR_READ, go_r, ctypes.addressof(_GO), 1), (ABORT, *no_new_privs_args()),
              (ABORT, *prepared.args())]
     listener_step = None
     if kernel_version() >= (5, 0):
@@ -153,18 +160,25 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
     finally:
         os.close(out_w)
     os.close(go_r)
-    os.set_blocking(out_r, False)  # the tracer reads what is there at each stop
     report = Report()
     try:
-        _, err = _ptrace(_PTRACE_SEIZE, pid, 0, _PTRACE_O_TRACESECCOMP | _PTRACE_O_EXITKILL)
+        while 0 not in report.ended and report.aborted is None and (chunk := os.read(out_r, 64)):
+            report.feed(chunk)
+        os.set_blocking(out_r, False)  # the tracer reads what is there at each stop
+        err = E.ESRCH if report.aborted else _ptrace(
+            _PTRACE_SEIZE, pid, 0, _PTRACE_O_TRACESECCOMP | _PTRACE_O_EXITKILL)[1]
         if err:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            for i in todo:
-                results[i] = OracleResult("unavailable", None, f"ptrace: {os.strerror(err)}")
-            return False
-        os.write(go_w, b"g")
-        learnt = _trace(pid, out_r, report, [*(-1 for _ in setup), *todo], results)
+            if report.aborted is None:
+                for i in todo:
+                    results[i] = OracleResult("unavailable", None,
+                                              f"ptrace: {os.strerror(err)}")
+                return False
+            learnt = False
+        else:
+            os.write(go_w, b"g")
+            learnt = _trace(pid, out_r, report, [*(-1 for _ in setup), *todo], results)
     finally:
         os.close(go_w)
         os.close(out_r)
@@ -175,6 +189,8 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
                    "which ranks above the oracle's TRACE rule: the oracle cannot see "
                    "through it" if err == E.EBUSY else
                    f"cannot check for an outer seccomp supervisor: {os.strerror(err)}")
+        elif step == 0:
+            why = f"cannot make the oracle's child traceable: {os.strerror(err)}"
         else:
             why = f"cannot install a filter: {os.strerror(err)}"
         for i in todo:

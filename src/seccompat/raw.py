@@ -36,6 +36,7 @@ _libc_syscall = libc.syscall
 _libc_syscall.restype = ctypes.c_long
 
 _LONG_MIN = -(2**63)
+_ZEROS = [ctypes.c_long(0)] * 6
 _ULONG_END = 2**64
 
 
@@ -59,7 +60,9 @@ def ctypes_syscall(nr: int, *args: int | bytes | bytearray) -> tuple[int, int]:
     """syscall(2) through ctypes: ``(result, errno)``, errno 0 on success."""
     if len(args) > 6:
         raise TypeError("syscall() takes a number and at most 6 arguments")
-    converted = [_as_long(nr)] + [_as_long(a) for a in args]
+    # Unused registers are 0, as the C accelerator passes them: what a filter sees
+    # (and what the filter oracle is asked about) is then the same either way.
+    converted = [_as_long(nr)] + [_as_long(a) for a in args] + _ZEROS[len(args):]
     result: int = _libc_syscall(*converted)
     return result, (ctypes.get_errno() if result == -1 else 0)
 

@@ -7,7 +7,9 @@ behind every wrapper, and the os-style argument and error helpers they share.
 * ENOSYS: the kernel (or a filter) lacks the call: fall back;
 * EPERM: :func:`~seccompat.classify.eperm_is_filtered` with the same register
   arguments decides; filtered falls back, genuine is the answer.  A genuine EPERM
-  is never emulated.
+  is never emulated: for the calls whose fallback makes a security decision
+  (:data:`seccompat.confirm.CONFIRMED`) the filters' own answer to the real
+  arguments confirms the probe's verdict first.
 
 After the first failure classified as filtered or not implemented, the verdict
 (cached per thread and per probe arguments by the classifier) sends later calls
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
+from ..confirm import CONFIRMED, confirmed, confirmed_before
 from ..probes import PROBES, ProbeSpec
 from ..raw import fast, syscall
 from ..syscalls import lookup
@@ -131,7 +134,9 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
             return FALLBACK  # the verdict does not depend on the arguments
         probe = spec.probe_args(args)
         verdict = cached(name, probe)
-        if verdict is not None and falls_back(verdict):
+        if verdict is not None and falls_back(verdict) and (
+                verdict.status is Status.NOT_IMPLEMENTED or name not in CONFIRMED
+                or confirmed_before(name, spec, args)):
             _doom(doomed, name, spec, probe)  # the C entries may not know this key yet
             return FALLBACK
     result, err = syscall(_number(name), *args)
@@ -150,7 +155,8 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
                                       "the call itself returned ENOSYS"))
         _doom(doomed, name, spec, probe)
         return FALLBACK
-    if eperm_is_filtered(name, _ints(args)):
+    if eperm_is_filtered(name, _ints(args)) and (
+            name not in CONFIRMED or confirmed(name, spec, args)):
         _doom(doomed, name, spec, probe)
         return FALLBACK
     raise OSError(err, os.strerror(err))
