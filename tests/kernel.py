@@ -217,3 +217,46 @@ def umount(target: str) -> None:
     if ctypes.CDLL(None, use_errno=True).umount2(os.fsencode(target), 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+# --- a seccomp supervisor (USER_NOTIF) for tests ------------------------------------
+
+_NOTIF_RECV, _NOTIF_SEND = 0xC0502100, 0xC0182101  # SECCOMP_IOCTL_NOTIF_RECV/SEND
+_USER_NOTIF_FLAG_CONTINUE = 1
+
+
+class Supervisor:
+    """A thread answering a listener's notifications: "continue" lets each call run
+    (SECCOMP_USER_NOTIF_FLAG_CONTINUE); "never" leaves them waiting.  ``seen`` counts
+    the notifications received.  Start it before the filter is installed (a thread
+    made afterwards would carry the filter), then :meth:`serve` the listener."""
+
+    def __init__(self, answer: str) -> None:
+        import queue
+        import threading
+
+        self.answer, self.seen = answer, 0
+        self._listener: queue.Queue[int] = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def serve(self, listener: int) -> None:
+        self._listener.put(listener)
+
+    def _serve(self) -> None:
+        import select
+
+        self.listener = self._listener.get()
+        while True:
+            select.select([self.listener], [], [])
+            notif = bytearray(80)
+            try:
+                fcntl.ioctl(self.listener, _NOTIF_RECV, notif)
+            except OSError:
+                continue
+            self.seen += 1
+            if self.answer == "continue":
+                resp = struct.pack("=QqiI", struct.unpack_from("=Q", notif)[0], 0, 0,
+                                   _USER_NOTIF_FLAG_CONTINUE)
+                with contextlib.suppress(OSError):
+                    fcntl.ioctl(self.listener, _NOTIF_SEND, bytearray(resp))

@@ -497,7 +497,8 @@ def test_without_an_exact_oracle_the_probes_verdict_stands(root: None) -> None:
         return got, verdict.evidence if verdict else ""
 
     rule = Rule(Action.errno(errno.EPERM), (ArgCmp(0, Op.EQ, 2**64 - 1),))
-    flt = Filter.simple(Action.allow(), {"faccessat2": [rule], "ptrace": Action.errno(1)})
+    rules: dict[str, Action | list[Rule]] = {"faccessat2": [rule], "ptrace": Action.errno(1)}
+    flt = Filter.simple(Action.allow(), rules)
     with reachable_dir() as base, immutable_file(base) as frozen:
         got, evidence = in_child(body, str(frozen), filter=flt).get()
     assert got == ("PermissionError", errno.EPERM)  # the emulation's own answer

@@ -272,3 +272,59 @@ def test_the_i386_abi_gets_the_same_calls() -> None:
     # x32 and unknown ABIs are left to the outer filter.
     assert run(program, SeccompData(0x40000000 | 435, native_arch().audit_arch)) == RET.ALLOW
     assert run(program, SeccompData(435, 0xC00000B7)) == RET.ALLOW
+
+
+# --- unusual outer filters ---------------------------------------------------------
+
+def _under_a_conditional_rule() -> tuple[list[str], int, int]:
+    from seccompat.bpf import ArgCmp, Filter, Op, Rule
+    from seccompat.raw import syscall
+    from seccompat.syscalls import lookup
+
+    # EPERM for faccessat2 only when flags != 0: flags 0 is allowed and must stay so.
+    rule = Rule(Action.errno(errno.EPERM), (ArgCmp(3, Op.NE, 0),))
+    install(compile_filter(Filter.simple(Action.allow(), {"faccessat2": [rule]})))
+    shim = plan(all_filtered=True)
+    install_shim(shim)
+    nr = lookup("faccessat2").number
+    return ([e.name for e in shim.rewrite], syscall(nr, -100, b"/", os.R_OK, 0)[1],
+            syscall(nr, -100, b"/", os.R_OK, 0x200)[1])
+
+
+def test_an_argument_conditional_outer_rule_is_left_alone() -> None:
+    rewritten, allowed, denied = in_child(_under_a_conditional_rule).get()
+    assert "faccessat2" not in rewritten
+    assert allowed == 0  # the allowed call did not become ENOSYS
+    assert denied == errno.EPERM
+
+
+def _under_a_supervisor(answer: str) -> tuple[str, int, float]:
+    import time
+
+    from seccompat.bpf import FLAG_NEW_LISTENER, Filter
+
+    from .kernel import Supervisor
+
+    flt = Filter.simple(Action.allow(), {name: Action.user_notif()
+                                        for name in ("getppid", "faccessat2", "clone3")})
+    supervisor = Supervisor(answer)
+    supervisor.serve(install(compile_filter(flt), flags=FLAG_NEW_LISTENER))
+    start = time.monotonic()
+    try:
+        install_shim()
+        message = "installed"
+    except ShimError as exc:
+        message = exc.strerror or ""
+    return message, supervisor.seen, time.monotonic() - start
+
+
+@pytest.mark.parametrize("answer", ["never", "continue"])
+def test_an_outer_seccomp_supervisor_is_refused_at_once(answer: str) -> None:
+    """The oracle cannot see through a USER_NOTIF filter (it ranks above TRACE): it
+    must neither hang on a supervisor that never answers nor let one run its calls."""
+    if os.uname().release < "5":
+        pytest.skip("SECCOMP_RET_USER_NOTIF needs Linux 5.0")
+    message, seen, took = in_child(_under_a_supervisor, answer, timeout=60).get()
+    assert "seccomp supervisor (USER_NOTIF)" in message
+    assert seen == 0
+    assert took < 5

@@ -21,6 +21,14 @@ filters' answers come from the filter oracle (:mod:`seccompat.oracle`), in child
 processes: nothing is probed in-process, so a KILL rule cannot take the caller
 down.
 
+A call is rewritten only when the filters give it the same errno at every argument
+vector asked (the oracle's magic padding, all zeros, all ones, its probe): an outer
+rule keyed on arguments ("EPERM when flags != 0") allows some calls, which an
+unconditional ENOSYS would break, so such a call is left alone.  A rule keyed on
+values none of those vectors has is not seen.  An outer filter that hands calls to
+a seccomp supervisor (USER_NOTIF) cannot be seen through: the oracle refuses before
+asking anything, and so does the shim.
+
 The compat ABI (i386 on x86_64, AArch32 on arm64) gets the same calls by name. A
 64-bit process cannot make i386 syscalls to observe them, so this assumes the
 outer filter treats both ABIs alike, as runtime profiles do (their rules name
@@ -44,6 +52,7 @@ from ..bpf.load import install as install_program
 from ..fallbacks import FALLBACKS
 from ..oracle import UNFILTERED, OracleResult, scan
 from ..policy import COMPAT_ABIS
+from ..probes import PROBES
 from ..raw import errno_name
 from ..syscalls import arch, kernel_version, known, lookup, native_arch, syscalls
 
@@ -153,6 +162,8 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> Sh
         else:
             target, why = False, "denied on purpose: no well-known ENOSYS fallback"
         (rewrite if target else keep).append(ShimEntry(sc.name, sc.number, answer.errno, why))
+    rewrite, conditional = _unconditional(rewrite)
+    keep.extend(conditional)
     compat = {}
     for abi in COMPAT_ABIS.get(native.name, ()):
         if abi == "x32":
@@ -165,6 +176,38 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> Sh
                 continue
         compat[abi] = tuple(numbers)
     return ShimPlan(native.name, True, highest, tuple(rewrite), tuple(keep), problems, compat)
+
+
+#: Argument vectors each planned call is asked about besides the oracle's magic
+#: padding: all zero, all ones (fd -1, every flag), and the call's probe.
+_VECTORS = ((0,) * 6, (0xFFFFFFFFFFFFFFFF,) * 6)
+
+
+def _unconditional(entries: list[ShimEntry]) -> tuple[list[ShimEntry], list[ShimEntry]]:
+    """The planned calls whose outer answer is the same errno at every argument vector
+    asked, and those whose answer depends on the arguments: an outer rule such as
+    "EPERM when flags != 0" allows some calls, and an unconditional ENOSYS would
+    break those.  A rule keyed on values none of the vectors has goes unseen."""
+    if not entries:
+        return [], []
+    queries: list[tuple[int, tuple[int, ...]]] = []
+    for entry in entries:
+        spec = PROBES.get(entry.name)
+        probe = tuple(spec.args) + (0,) * (6 - len(spec.args)) if spec is not None else ()
+        for vector in (*_VECTORS, *((probe,) if probe else ())):
+            queries.append((entry.number, vector))
+    answers = iter(scan(queries, pad=False))
+    same, conditional = [], []
+    for entry in entries:
+        spec = PROBES.get(entry.name)
+        got = [next(answers) for _ in range(len(_VECTORS) + (spec is not None))]
+        if all(a.kind == "errno" and a.errno == entry.errno for a in got):
+            same.append(entry)
+        else:
+            conditional.append(ShimEntry(entry.name, entry.number, entry.errno,
+                                         "the filters' answer depends on its arguments "
+                                         "(some are allowed): left alone"))
+    return same, conditional
 
 
 def _problems(answers: dict[str, OracleResult]) -> tuple[str, ...]:
