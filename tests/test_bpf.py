@@ -33,6 +33,7 @@ from seccompat.bpf import (
 )
 from seccompat.bpf.insn import pack, unpack
 from seccompat.isolate import run_in_child
+from seccompat.raw import syscall
 from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 
 from .kernel import in_child
@@ -46,17 +47,18 @@ def test_exact_listing_for_a_small_filter() -> None:
                                          "clone3": Action.errno(errno.ENOSYS)})
     assert disassemble(compile_filter(flt)) == """\
    0: ld [4]
-   1: jeq #0xc000003e, 2, 11
+   1: jeq #0xc000003e, 2, 12
    2: ld [0]
-   3: jge #0x40000000, 11, 4
+   3: jge #0x40000000, 10, 4
    4: jge #0x1b4, 6, 5
-   5: jge #0x1b3, 9, 10
-   6: jge #0x1b7, 7, 10
-   7: jge #0x1b8, 10, 8
+   5: jge #0x1b3, 9, 11
+   6: jge #0x1b7, 7, 11
+   7: jge #0x1b8, 11, 8
    8: ret ERRNO(1)
    9: ret ERRNO(38)
-  10: ret ALLOW
-  11: ret KILL_PROCESS"""
+  10: jeq #0xffffffff, 11, 12
+  11: ret ALLOW
+  12: ret KILL_PROCESS"""
 
 
 def test_exact_listing_with_an_argument_rule() -> None:
@@ -65,18 +67,19 @@ def test_exact_listing_with_an_argument_rule() -> None:
                              {lookup("getppid").number: (rule,)}),), Action.kill_process())
     assert disassemble(compile_filter(flt)) == """\
    0: ld [4]
-   1: jeq #0xc000003e, 2, 12
+   1: jeq #0xc000003e, 2, 13
    2: ld [0]
-   3: jge #0x40000000, 12, 4
-   4: jge #0x6e, 5, 11
-   5: jge #0x6f, 11, 6
+   3: jge #0x40000000, 11, 4
+   4: jge #0x6e, 5, 12
+   5: jge #0x6f, 12, 6
    6: ld [36]
-   7: jeq #0x1, 8, 11
+   7: jeq #0x1, 8, 12
    8: ld [32]
-   9: jeq #0x2, 10, 11
+   9: jeq #0x2, 10, 12
   10: ret ERRNO(55)
-  11: ret ALLOW
-  12: ret KILL_PROCESS"""
+  11: jeq #0xffffffff, 12, 13
+  12: ret ALLOW
+  13: ret KILL_PROCESS"""
 
 
 def _policy_actions() -> st.SearchStrategy[Action]:
@@ -134,6 +137,38 @@ def test_compiled_program_matches_the_reference_semantics(flt: Filter) -> None:
             assert run(program, SeccompData(nr, X86_64, args=args)) == \
                 flt.decide(X86_64, nr, args).value, (nr, args)
     assert run(program, SeccompData(0, AUDIT_ARCH["aarch64"])) == flt.bad_arch.value
+
+
+def _minus_one(programs: list[tuple[Insn, ...]]) -> list[int]:
+    """syscall(-1) in this (child) process under each program in turn."""
+    out = []
+    for program in programs:
+        install(program)
+        out.append(syscall(-1)[1])
+    return out
+
+
+def test_syscall_minus_one_gets_the_native_default_as_libseccomp_gives_it() -> None:
+    """-1 is the kernel's "skip" number, not an x32 call: libseccomp (and so runc)
+    gives it the native ABI's default action, never the bad-architecture action."""
+    seccomp = pytest.importorskip("pyseccomp")
+    ours = Filter.simple(Action.errno(5), {"read": Action.allow()}, bad_arch=Action.kill_thread())
+    theirs = seccomp.SyscallFilter(seccomp.ERRNO(5))
+    theirs.add_rule(seccomp.ALLOW, "read")
+    with tempfile.TemporaryFile() as f:
+        theirs.export_bpf(f)
+        f.seek(0)
+        exported = unpack(f.read())
+    program = compile_filter(ours)
+    for prog in (program, exported):
+        assert run(prog, SeccompData(0xFFFFFFFF, X86_64)) == RET.ERRNO | 5
+        assert run(prog, SeccompData(0x40000000, X86_64)) == RET.KILL_THREAD  # x32: bad arch
+    assert ours.decide(X86_64, 0xFFFFFFFF) == Action.errno(5)
+    # In the kernel: ALLOW by default, so -1 reaches the kernel's own ENOSYS (before,
+    # the bad-architecture KILL_THREAD took the child down).
+    allowing = Filter.simple(Action.allow(), {"kexec_load": Action.errno(1)},
+                             bad_arch=Action.kill_thread())
+    assert in_child(_minus_one, [compile_filter(allowing)]).get() == [errno.ENOSYS]
 
 
 def test_x32_numbers_are_guarded() -> None:

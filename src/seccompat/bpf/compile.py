@@ -49,6 +49,7 @@ from .ir import ArchPolicy, ArgCmp, Filter, Op, Rule
 __all__ = ["CompileError", "compile_filter", "dispatch_depth"]
 
 X32_BIT = 0x40000000
+SKIP_NR = 0xFFFFFFFF  # syscall number -1, as seccomp_data.nr holds it
 _AUDIT_X86_64 = arch("x86_64").audit_arch  # shared by the x86_64 and x32 ABIs
 _LD_ABS = BPF_LD | BPF_W | BPF_ABS
 _RET_K = BPF_RET | BPF_K
@@ -212,7 +213,15 @@ def _section(asm: _Assembler, policies: list[ArchPolicy], bad_arch: int) -> int:
     by_name = {p.arch.name: p for p in policies}
     native = by_name.get("x86_64")
     x32 = by_name.get("x32")
-    high = _tree(asm, _intervals(asm, x32, X32_BIT, 2**32)) if x32 else bad_arch
+    if x32:
+        high = _tree(asm, _intervals(asm, x32, X32_BIT, 2**32))
+    elif native:
+        # -1 (0xFFFFFFFF) is the kernel's "skip this syscall" number, not an x32
+        # call: libseccomp gives it the native default (runc too, whose stub skips
+        # numbers with the x32 bit on a native-only filter), never bad_arch.
+        high = asm.branch(BPF_JEQ, SKIP_NR, asm.ret(native.default.value), bad_arch)
+    else:
+        high = bad_arch
     low = _tree(asm, _intervals(asm, native, 0, X32_BIT)) if native else bad_arch
     split = asm.branch(BPF_JGE, X32_BIT, high, low)
     return asm.load(OFF_NR, split)

@@ -251,13 +251,16 @@ class Filter:
 
     def decide(self, arch_value: int, nr: int, args: tuple[int, ...] = (0,) * 6) -> Action:
         """Reference semantics for one ``seccomp_data``."""
+        shared = arch("x86_64").audit_arch
         for p in self.policies:
             if p.arch.audit_arch != arch_value:
                 continue
             is_x32_nr = nr & 0x40000000 != 0
-            if p.arch.audit_arch == arch("x86_64").audit_arch and \
-                    (p.arch.name == "x32") != is_x32_nr:
+            if p.arch.audit_arch == shared and (p.arch.name == "x32") != is_x32_nr:
                 continue
             return p.decide(nr, args)
+        native = next((p for p in self.policies if p.arch.name == "x86_64"), None)
+        if arch_value == shared and nr == 0xFFFFFFFF and native is not None:
+            return native.default  # -1, the "skip" number: as libseccomp, not bad_arch
         return self.bad_arch
 
