@@ -174,3 +174,71 @@ def test_console_script_matches_module() -> None:
     done = subprocess.run([str(script), "probe", "--format", "json", "getrandom"],
                           capture_output=True, text=True, check=True)
     assert json.loads(done.stdout)["syscalls"][0]["name"] == "getrandom"
+
+
+# --- bad input: files that are not profiles, filters too large, unreachable commands --
+
+@pytest.mark.parametrize("command", [["explain"], ["lint"], ["fix", "-o", "/dev/null"],
+                                     ["diff", "/dev/null"], ["run", "--profile"]])
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "too-large"])
+def test_profile_commands_refuse_what_is_not_a_profile_file(
+        command: list[str], kind: str, tmp_path: Path) -> None:
+    """/dev/zero never ends (MemoryError before), a FIFO blocks open and read: both are
+    refused at once, as a file over the 16 MiB bound is, in one line with exit 2."""
+    if kind == "dev-zero":
+        path = "/dev/zero"
+    elif kind == "fifo":
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path)
+    else:
+        path = str(tmp_path / "big.json")
+        with open(path, "wb") as f:
+            f.truncate((16 << 20) + 1)
+    if command[0] == "run":
+        args = ["run", "--profile", path, "--", "/bin/true"]
+    elif command[0] == "diff":
+        args = ["diff", path, "/dev/null"]
+    else:
+        args = [command[0], path, *command[1:]]
+    done = subprocess.run([*SECCOMPAT, *args], capture_output=True, text=True, timeout=20,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    expected = {"dev-zero": "a character device, not a regular file",
+                "fifo": "a FIFO, not a regular file", "too-large": "larger than 16 MiB"}[kind]
+    assert expected in done.stderr
+
+
+def test_a_profile_beyond_the_kernels_limit_is_one_line(tmp_path: Path) -> None:
+    rules = [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
+              "args": [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"}]} for i in range(1500)]
+    profile = tmp_path / "huge.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}))
+    done = cli("run", "--profile", str(profile), "--", "/bin/true")
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert "over the kernel's limit of 4096" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_command_the_caller_may_not_reach_is_126(tmp_path: Path, root: None) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    program = private / "true"
+    program.write_bytes(Path("/bin/true").read_bytes())
+    program.chmod(0o755)
+    tmp_path.chmod(0o755)
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           *SECCOMPAT, "run", "--", str(program)], capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert done.returncode == 126, done.stderr
+    assert "Permission denied" in done.stderr
+    assert cli("run", "--", str(tmp_path / "missing")).returncode == 127
+
+
+def test_no_arguments_is_one_usage_line() -> None:
+    done = cli()
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("usage: seccompat")

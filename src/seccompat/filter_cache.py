@@ -20,6 +20,7 @@ import os
 import stat
 
 from . import __version__
+from .files import MAX_PROFILE_BYTES, read_regular
 
 __all__ = ["Entry", "key", "load", "store"]
 
@@ -45,7 +46,7 @@ def _directory() -> str | None:
 
 def key(profile: str, runtime: str | None, kernel: str | None, caps: str | None) -> str:
     """The cache key for ``run --profile PROFILE`` with these options (OSError if the
-    profile cannot be read)."""
+    profile cannot be read, FileRefused for a FIFO, a device or a file too large)."""
     here = os.path.dirname(os.path.abspath(__file__))
     h = hashlib.sha256()
     uname = os.uname()
@@ -56,8 +57,7 @@ def key(profile: str, runtime: str | None, kernel: str | None, caps: str | None)
     for part in (str(_FORMAT), __version__, *stamps, runtime or "", kernel or uname.release,
                  caps or "default", uname.machine):
         h.update(part.encode() + b"\0")
-    with open(profile, "rb") as f:
-        h.update(f.read())
+    h.update(read_regular(profile, MAX_PROFILE_BYTES))
     return h.hexdigest()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno as E
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable, Sequence
 
@@ -37,16 +38,27 @@ class LaunchError(Exception):
 
 
 def _resolve(command: str) -> str:
+    """The file to execute, as a shell finds it: 127 when nothing by that name exists,
+    126 when it exists but cannot be executed (permission denied, a directory)."""
     if "/" in command:
-        if not os.path.exists(command):
-            raise LaunchError(EXIT_NOT_FOUND, f"{command}: no such file or directory")
+        try:
+            st = os.stat(command)
+        except OSError as exc:
+            status = EXIT_NOT_FOUND if exc.errno == E.ENOENT else EXIT_CANNOT_EXECUTE
+            raise LaunchError(status, f"{command}: {os.strerror(exc.errno or E.EIO)}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise LaunchError(EXIT_CANNOT_EXECUTE, f"{command}: is a directory")
         return command
-    import shutil
-
-    found = shutil.which(command)
-    if found is None:
-        raise LaunchError(EXIT_NOT_FOUND, f"{command}: command not found")
-    return found
+    refused = None
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", command)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            refused = refused or candidate
+    if refused is not None:
+        raise LaunchError(EXIT_CANNOT_EXECUTE, f"{refused}: permission denied")
+    raise LaunchError(EXIT_NOT_FOUND, f"{command}: command not found")
 
 
 def run_command(argv: Sequence[str], prepare: Callable[[], object]) -> int:

@@ -56,7 +56,12 @@ _RET_K = BPF_RET | BPF_K
 
 
 class CompileError(ValueError):
-    """The filter cannot be encoded (for example, more than 4096 instructions)."""
+    """The filter cannot be encoded (for example, more than 4096 instructions:
+    ``size`` is then the count it would need)."""
+
+    def __init__(self, message: str, size: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 class _Assembler:
@@ -241,8 +246,9 @@ def compile_filter(flt: Filter) -> tuple[Insn, ...]:
     asm.load(OFF_ARCH, label)
     program = asm.program()
     if len(program) > BPF_MAXINSNS:
-        raise CompileError(f"the filter needs {len(program)} instructions; the kernel "
-                           f"accepts at most {BPF_MAXINSNS}")
+        raise CompileError(f"the filter needs {len(program)} BPF instructions, "
+                           f"{len(program) - BPF_MAXINSNS} over the kernel's limit of "
+                           f"{BPF_MAXINSNS}", len(program))
     return program
 
 

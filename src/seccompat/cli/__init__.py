@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
             args.names = [*args.names, *extra]
         if args.command is None:
-            parser.print_help(sys.stderr)
+            print(f"usage: seccompat [--version] {{{','.join(COMMANDS)}}} ... "
+                  "(seccompat --help for more)", file=sys.stderr)
             return 2
         return int(args.handler(args))
     except UsageError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..profiles import parse_runtime
 from ..profiles.fix import FixError, FixResult, fix
+from ..profiles.model import read
 from .output import UsageError, print_json
 from .profile_args import target_options, usage_errors
 
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     abi, kernel = target_options(args)
     with usage_errors(args.profile):
         runtime = parse_runtime(args.runtime)
-        text = Path(args.profile).read_bytes()
+        text = read(args.profile)
         try:
             result = fix(text, runtime, target=abi, kernel=kernel, keep=keep)
         except FixError as exc:

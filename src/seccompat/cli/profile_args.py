@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..files import FileRefused
 from ..profiles import ProfileError, Translation, load, translate
 from ..profiles.runtimes import ALL_CAPS, DEFAULT_CAPS, parse_runtime
 from ..syscalls import Arch, arch, kernel_version, native_arch, parse_version
@@ -59,6 +60,8 @@ def usage_errors(path: str) -> Iterator[None]:
         raise UsageError(f"{path}: {exc}") from None
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror}") from None
+    except FileRefused as exc:
+        raise UsageError(f"{path}: {exc}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

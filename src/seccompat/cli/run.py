@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..bpf import Action, compile_filter, parse_errno
+from ..bpf import Action, CompileError, compile_filter, parse_errno
 from ..bpf.insn import pack
 from ..filter_cache import store
 from ..policy import container_filter, describe_denial
@@ -94,7 +94,11 @@ def _run_profile(args: argparse.Namespace, command: list[str]) -> int:
     if args.deny or args.deny_newer_than or args.errno or args.action != "errno":
         raise UsageError("--profile replaces --deny, --deny-newer-than, --errno and --action")
     tr, _ = translated(args)
-    program = compile_filter(tr.filter)
+    try:
+        program = compile_filter(tr.filter)
+    except CompileError as exc:
+        raise UsageError(f"{args.profile}: {exc}; the kernel refuses such a filter (a "
+                         "runtime loading it fails too)") from None
     stub = ", ".join(f"{abi} above {top}" for abi, top in tr.stub.items()) or "none"
     description = (f"{args.profile} as {tr.runtime.label()} installs it "
                    f"({len(program)} BPF instructions; ENOSYS stub: {stub})")

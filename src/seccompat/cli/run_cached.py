@@ -65,8 +65,8 @@ def try_cached(argv: Sequence[str]) -> int | None:
     try:
         entry = load(cache_key(values["--profile"], values.get("--runtime"),
                                values.get("--kernel"), values.get("--caps")))
-    except OSError:
-        return None  # the full path reports it
+    except (OSError, ValueError):
+        return None  # the full path reports it (an unreadable or refused profile)
     if entry is None:
         return None
     program, warnings, description, numbers = entry

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import MAX_PROFILE_BYTES, read_regular
 from ..syscalls import Arch, arch, lookup
 
 __all__ = ["ACTIONS", "OPS", "ArgSpec", "Condition", "Profile", "ProfileError", "SyscallRule",
@@ -30,7 +31,7 @@ ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SC
            "SCMP_ACT_NOTIFY")
 OPS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
        "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
-MAX_BYTES = 16 << 20
+MAX_BYTES = MAX_PROFILE_BYTES
 MAX_DEPTH = 32
 
 
@@ -313,9 +314,12 @@ def parse(text: str | bytes) -> Profile:
                    tuple(rules), docker)
 
 
+def read(path: str | Path) -> bytes:
+    """The bytes of profile file *path*: a regular file of at most ``MAX_BYTES``;
+    raises OSError, or FileRefused for a FIFO, a device (/dev/zero) or a larger file."""
+    return read_regular(path, MAX_BYTES)
+
+
 def load(path: str | Path) -> Profile:
-    """Read and parse a profile file; raises OSError or ProfileError."""
-    file = Path(path)
-    if file.stat().st_size > MAX_BYTES:
-        raise ProfileError("", f"{file}: larger than {MAX_BYTES >> 20} MiB")
-    return parse(file.read_bytes())
+    """Read and parse a profile file; raises OSError, FileRefused or ProfileError."""
+    return parse(read(path))
