@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from seccompat.bpf import Filter, compile_filter
+from seccompat.bpf import RET, Filter, Op, compile_filter
 from seccompat.oracle import UNFILTERED, scan
-from seccompat.profiles import load, parse, translate
+from seccompat.profiles import Explanation, load, parse, translate
 from seccompat.profiles.fix import FixError, fix
 from seccompat.raw import syscall
 from seccompat.syscalls import arch, lookup, syscalls
@@ -171,3 +173,75 @@ def test_cli(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "syscalls[0].names" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "fixed.json"]
+
+
+# --- rules equal to the default, large profiles, the proof's search -----------------
+
+def test_rules_equal_to_the_old_default_stay_skipped() -> None:
+    """runc and crun skip a rule equal to the default; once the default is ENOSYS an
+    ERRNO rule without errnoRet (EPERM) would start to apply and deny what the
+    profile allows, so it gets the new default's errno and stays skipped."""
+    profile = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [
+                   {"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                    "args": [{"index": 0, "value": 5, "op": "SCMP_CMP_LE"}]},
+                   {"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                    "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+                   {"names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    result = fix(json.dumps(profile, indent=2), None, target="x86_64")
+    assert result.proof.mismatches == []
+    rules = json.loads(result.text)["syscalls"]
+    assert rules[1]["errnoRet"] == errno.ENOSYS
+    assert rules[2]["errnoRet"] == errno.ENOSYS
+    assert "errnoRet" not in rules[0]
+    fixed = translate(parse(result.text), None, target="x86_64").filter
+    read, write = lookup("read", "x86_64").number, lookup("write", "x86_64").number
+    audit = X86_64.audit_arch
+    assert fixed.decide(audit, read, (1, 0, 0, 0, 0, 0)).value == RET.ALLOW  # as before
+    assert fixed.decide(audit, read, (9, 0, 0, 0, 0, 0)).value == RET.ERRNO | errno.EPERM
+    assert fixed.decide(audit, write).value == RET.ERRNO | errno.EPERM  # named: denied
+
+
+def test_a_large_random_profile_fixes_with_a_clean_proof() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from bench_fix import argument_rules, many_names
+    finally:
+        sys.path.pop(0)
+    for text in (argument_rules(800, seed=7), many_names(2000, seed=7)):
+        result = fix(text, None, target="x86_64")
+        assert result.proof.mismatches == []
+
+
+_ops = st.sampled_from([Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE, Op.MASKED_EQ])
+
+
+@st.composite
+def _explanations(draw: st.DrawFn) -> Explanation:
+    from seccompat.bpf import Action, ArgCmp
+    from seccompat.profiles.explain import Branch
+
+    actions = st.sampled_from([Action.allow(), Action.errno(1), Action.errno(38)])
+    branches = []
+    for _ in range(draw(st.integers(0, 4))):
+        conds = tuple(ArgCmp(draw(st.integers(0, 2)), op := draw(_ops), draw(st.integers(0, 9)),
+                             draw(st.integers(0, 15)) if op is Op.MASKED_EQ else 0)
+                      for _ in range(draw(st.integers(1, 2))))
+        branches.append(Branch(conds, draw(actions), ""))
+    return Explanation("x", 0, None, "", tuple(branches), draw(actions))
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=_explanations(), b=_explanations())
+def test_the_proofs_grid_search_finds_every_difference(a: Explanation, b: Explanation) -> None:
+    """The bit-mask grid against a plain loop over every argument value 0..15."""
+    import itertools
+
+    from seccompat.profiles.fix import _difference
+
+    witness = _difference(a, b)
+    if witness is not None:
+        assert a.decide(witness) != b.decide(witness)
+    brute = any(a.decide((x, y, z, 7, 7, 7)) != b.decide((x, y, z, 7, 7, 7))
+                for x, y, z in itertools.product(range(17), repeat=3))
+    assert (witness is not None) == brute

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .bpf.ir import Action, ArchPolicy, Filter, Rule
-from .syscalls import Arch, arch, known, lookup, native_arch, syscalls
+from .syscalls import Arch, arch, find, known, lookup, native_arch, syscalls
 
 __all__ = ["COMPAT_ABIS", "container_filter", "describe_denial"]
 
@@ -62,10 +62,9 @@ def container_filter(
                 if sc.since <= newer_than:
                     rules[sc.number] = (Rule(allow),)
         for name in deny:
-            try:
-                rules[lookup(name, abi).number] = (Rule(denied),)
-            except LookupError:
-                continue  # not on this ABI
+            found = find(name, abi)
+            if found is not None:  # (a name may not exist on this ABI)
+                rules[found.number] = (Rule(denied),)
         policies.append(ArchPolicy(abi, default, rules))
     return Filter(tuple(policies), bad_arch or Action.kill_process())
 

@@ -157,16 +157,20 @@ class ArgCmp:
 
     def matches(self, arg: int) -> bool:
         """Evaluate on a 64-bit argument value (the reference semantics)."""
-        a = arg & 0xFFFFFFFFFFFFFFFF
-        return {
-            Op.EQ: a == self.value,
-            Op.NE: a != self.value,
-            Op.LT: a < self.value,
-            Op.LE: a <= self.value,
-            Op.GT: a > self.value,
-            Op.GE: a >= self.value,
-            Op.MASKED_EQ: a & self.mask == self.value,
-        }[self.op]
+        a, op, value = arg & 0xFFFFFFFFFFFFFFFF, self.op, self.value
+        if op is Op.EQ:
+            return a == value
+        if op is Op.NE:
+            return a != value
+        if op is Op.MASKED_EQ:
+            return a & self.mask == value
+        if op is Op.LT:
+            return a < value
+        if op is Op.LE:
+            return a <= value
+        if op is Op.GT:
+            return a > value
+        return a >= value
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Span", "append_items", "set_member", "spans"]
+__all__ = ["Span", "append_items", "set_in_elements", "set_member", "spans"]
 
 Path = tuple[str, ...]
 _DECODER = json.JSONDecoder()
@@ -86,8 +86,8 @@ def _unit(text: str) -> str:
     return "  "
 
 
-def _dump(value: Any, text: str, indent: str) -> str:
-    dumped = json.dumps(value, indent=_unit(text), ensure_ascii=False)
+def _dump(value: Any, unit: str, indent: str) -> str:
+    dumped = json.dumps(value, indent=unit, ensure_ascii=False)
     return dumped.replace("\n", "\n" + indent)
 
 
@@ -103,12 +103,13 @@ def set_member(text: str, obj: Path, key: str, value: Any, after: str | None = N
     if after is not None and anchor_path in where:
         anchor = where[anchor_path]
         indent = _line_indent(text, anchor.key_start)
-        sep = "\n" + indent if text[anchor.key_start - 1] in " \t" else " "
-        insert = f",{sep}{json.dumps(key)}: {_dump(value, text, indent)}"
+        on_own_line = not text[text.rfind("\n", 0, anchor.key_start) + 1:anchor.key_start].strip()
+        sep = "\n" + indent if on_own_line else " "
+        insert = f",{sep}{json.dumps(key)}: {_dump(value, _unit(text), indent)}"
         return text[:anchor.value_end] + insert + text[anchor.value_end:]
     start = where[obj].value_start
     indent = _line_indent(text, start) + _unit(text)
-    insert = f"\n{indent}{json.dumps(key)}: {_dump(value, text, indent)},"
+    insert = f"\n{indent}{json.dumps(key)}: {_dump(value, _unit(text), indent)},"
     return text[:start + 1] + insert + text[start + 1:]
 
 
@@ -117,14 +118,39 @@ def append_items(text: str, array: Path, items: list[Any]) -> str:
     if not items:
         return text
     span = spans(text)[array]
+    unit = _unit(text)
     body = text[span.value_start + 1: span.value_end - 1]
     key_indent = _line_indent(text, span.key_start)
     if body.strip():
         last = span.value_start + 1 + len(body.rstrip())
         first = span.value_start + 1 + (len(body) - len(body.lstrip()))
         indent = _line_indent(text, first) if "\n" in body else key_indent + _unit(text)
-        insert = "".join(f",\n{indent}{_dump(item, text, indent)}" for item in items)
+        insert = "".join(f",\n{indent}{_dump(item, unit, indent)}" for item in items)
         return text[:last] + insert + text[last:]
     indent = key_indent + _unit(text)
-    insert = ",".join(f"\n{indent}{_dump(item, text, indent)}" for item in items)
+    insert = ",".join(f"\n{indent}{_dump(item, unit, indent)}" for item in items)
     return text[:span.value_start + 1] + insert + "\n" + key_indent + text[span.value_end - 1:]
+
+
+def set_in_elements(text: str, array: Path, indexes: set[int], key: str, value: Any,
+                    after: str | None = None) -> str:
+    """Set *key* to *value* (as :func:`set_member`) in each object element of the
+    array at *array* whose position is in *indexes*: one pass over the text, the
+    other elements skipped at the JSON decoder's speed."""
+    span = spans(text)[array]
+    bounds, i = [], _skip(text, span.value_start + 1)
+    while text[i] != "]":
+        end = _skip_value(text, i)
+        bounds.append((i, end))
+        i = _skip(text, end)
+        if text[i] == ",":
+            i = _skip(text, i + 1)
+    pieces, last = [], 0
+    for index, (start, end) in enumerate(bounds):
+        if index in indexes:
+            # The element alone, indented as in the file: its first line starts at "{".
+            element = _line_indent(text, start) + text[start:end]
+            edited = set_member(element, (), key, value, after=after)
+            pieces += [text[last:start], edited[len(element) - len(text[start:end]):]]
+            last = end
+    return "".join([*pieces, text[last:]])

@@ -32,7 +32,7 @@ from ..probes import PROBES
 from ..syscalls import Arch, arch, syscalls
 from .argset import TOP as _TOP
 from .argset import ArgSet, satisfiable
-from .edit import append_items, set_member, spans
+from .edit import append_items, set_in_elements, set_member, spans
 from .explain import Explanation, describe, explain
 from .model import Condition, Profile, SyscallRule, parse
 from .runtimes import ALL_CAPS, SCMP_OPS, Runtime, arg_cmp, parse_runtime, translate
@@ -41,6 +41,11 @@ __all__ = ["FixError", "FixResult", "Proof", "fix"]
 
 ENOSYS = 38
 _MAX_GROUPS = 256
+# The most alternatives a call's "falls to the default" region may grow to while its
+# rules are combined; beyond, its other arguments get ENOSYS (args_enosys), which
+# the proof accepts.  (A region that large splits into far more rules than any
+# complement budget allows anyway.)
+_REGION_LIMIT = 64
 _CONFIGS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("no capabilities", ()), ("default capabilities", None), ("all capabilities", ALL_CAPS))
 _SCMP_NAMES = {op: name for name, op in SCMP_OPS.items()}
@@ -86,7 +91,7 @@ class _Group:
     args: tuple[ArgCmp, ...] = ()
 
     def merge(self, other: _Group) -> _Group | None:
-        """Both at once, or None when that is impossible."""
+        """Both at once, or None when that is impossible; *self* must be satisfiable."""
         inc_arches = self.inc_arches if other.inc_arches is None else (
             other.inc_arches if self.inc_arches is None else self.inc_arches & other.inc_arches)
         g = _Group(self.inc_caps | other.inc_caps, inc_arches,
@@ -98,7 +103,12 @@ class _Group:
             return None
         if g.inc_kernel and g.exc_kernel and g.inc_kernel >= g.exc_kernel:
             return None
-        return g if not g.args or satisfiable(g.args) else None
+        if not other.args:
+            return g
+        # Arguments are independent and *self* is satisfiable (every group _and
+        # builds is): only the indices *other* tests can have become empty.
+        touched = {c.index for c in other.args}
+        return g if satisfiable(tuple(c for c in g.args if c.index in touched)) else None
 
 
 def _max(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -118,14 +128,14 @@ def _not_cmp(c: ArgCmp) -> list[_Group]:
 
 
 def _and(left: list[_Group], right: list[_Group]) -> list[_Group] | None:
-    out = []
+    out: dict[_Group, None] = {}  # ordered and deduplicated
     for a, b in itertools.product(left, right):
         g = a.merge(b)
-        if g is not None and g not in out:
-            out.append(g)
-        if len(out) > _MAX_GROUPS:
-            return None
-    return out
+        if g is not None:
+            out[g] = None
+            if len(out) > _REGION_LIMIT:
+                return None
+    return list(out)
 
 
 def _not_condition(cond: Condition, include: bool) -> list[_Group]:
@@ -249,6 +259,22 @@ def _split(group: _Group) -> list[_Group] | None:
     return out
 
 
+def _complement(region: list[_Group] | None, budget: int) -> list[_Group] | None:
+    """*region* as rules runc can express (each argument tested once), or None when
+    that takes more than *budget* rules testing arguments (or is too large at all)."""
+    if region is None:
+        return None
+    out: list[_Group] = []
+    for group in region:
+        split = _split(group)
+        if split is None:
+            return None
+        out += split
+        if len(out) > budget and any(g.args for g in out):
+            return None
+    return out
+
+
 def _rule_json(names: Sequence[str], errno: int, group: _Group, docker: bool,
                comment: str) -> dict[str, Any]:
     out: dict[str, Any] = {"names": list(names), "action": "SCMP_ACT_ERRNO", "errnoRet": errno}
@@ -301,16 +327,34 @@ def _unknown_to_profile(profile: Profile, abis: list[Arch], keep: Iterable[str])
 
 # --- the rewrite ----------------------------------------------------------------------
 
-def _rewrite(text: str, default_errno: bool, added: list[dict[str, Any]]) -> str:
-    """The input text with the new default and rules, every other byte kept."""
+def _like_the_default(profile: Profile) -> set[int]:
+    """The positions of the rules equal to the default (ERRNO with its errno), which
+    runc and crun skip: with the default moved to ENOSYS they would start to apply."""
+    old = profile.default_errno or 1
+    return {_index(rule) for rule in profile.syscalls
+            if rule.action == "SCMP_ACT_ERRNO" and (rule.errno_ret or 1) == old}
+
+
+def _index(rule: SyscallRule) -> int:
+    """The rule's position in the profile's syscalls array (its path ends ``[N]``)."""
+    return int(rule.path.rsplit("[", 1)[1].rstrip("]"))
+
+
+def _rewrite(text: str, default_errno: bool, added: list[dict[str, Any]],
+             skipped: set[int]) -> str:
+    """The input text with the new default and rules, every other byte kept; the
+    rules at *skipped* (equal to the old default) get the new one's errno, so that
+    they stay equal to it and skipped."""
     where = spans(text)
     base: tuple[str, ...] = ("linux", "seccomp") if ("linux", "seccomp") in where and \
         ("defaultAction",) not in where else ()
+    array = (*base, "syscalls")
     if default_errno:
         text = set_member(text, base, "defaultErrnoRet", ENOSYS, after="defaultAction")
         if (*base, "defaultErrno") in spans(text):
             text = set_member(text, base, "defaultErrno", "ENOSYS")
-    array = (*base, "syscalls")
+        if skipped:
+            text = set_in_elements(text, array, skipped, "errnoRet", ENOSYS, after="action")
     current = spans(text).get(array)
     if current is not None and text[current.value_start] == "[":
         return append_items(text, array, added)
@@ -346,8 +390,7 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
                        "there: upgrade to Docker 20.10.10 or later")
     abis = profile.abis(host)
     # The original's verdicts, under each capability set: for the stub and the proof.
-    before = {label: explain(translate(profile, rt, target=host, kernel=kernel, caps=caps),
-                             host) for label, caps in _CONFIGS}
+    before = _explained(profile, rt, host, kernel)
     unknown = _unknown_to_profile(profile, abis, keep)
     either: set[str] = set()  # calls where ENOSYS and the old errno are both faithful
     args_enosys: set[str] = set()
@@ -358,13 +401,21 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
         strategy = "defaultErrnoRet ENOSYS, with explicit denials of the calls the profile knew"
         names = {sc.name for abi in abis for sc in syscalls(abi)}
         by_name: dict[str, list[SyscallRule]] = {}
+        skipped = _like_the_default(profile)
         for rule in profile.syscalls:
             for n in rule.names:
-                by_name.setdefault(n, []).append(rule)
+                # A rule equal to the default never applies: where it matches, the
+                # default answers; it names the call all the same.
+                by_name.setdefault(n, []).extend(() if _index(rule) in skipped else (rule,))
         # Calls runc's stub answers ENOSYS whatever the capabilities stay that way.
         stubbed = set.intersection(*({e.name for e in explained if "stub" in e.why}
                                      for explained in before.values()))
         unnamed = sorted(n for n in names - unknown - stubbed if n not in by_name)
+        # Named, but newer than the runtime's libseccomp: it falls to the default
+        # whatever the rules say, so ENOSYS there is as faithful as the old errno.
+        either |= {n for n in by_name if n in names and all(
+            sc.since > rt.libseccomp_kernel for abi in abis for sc in syscalls(abi)
+            if sc.name == n)}
         if unnamed:
             added.append(_rule_json(unnamed, old_errno, _Group(), docker,
                                     "seccompat fix: what the original default denied"))
@@ -373,12 +424,8 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
             named_rules = by_name[name]
             if any(_unconditional(r, rt) for r in named_rules):
                 continue
-            region = _falls_to_default(named_rules, rt)
-            split = None if region is None else [_split(g) for g in region]
-            groups = None if split is None or any(g is None for g in split) else \
-                [g for gs in split if gs for g in gs]
-            if groups is None or (len(groups) > complement_budget and
-                                  any(g.args for g in groups)):
+            groups = _complement(_falls_to_default(named_rules, rt), complement_budget)
+            if groups is None:
                 args_enosys.add(name)  # as containers/common's ENOSYS-default profile does
                 continue
             for group in groups:
@@ -403,10 +450,23 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
             added.append(_rule_json(sorted(unknown), ENOSYS, _Group(), docker,
                                     "seccompat fix: calls the profile did not know"))
     source = text.decode() if isinstance(text, bytes) else text
-    new_text = _rewrite(source, rt.honours_default_errno, added)
+    new_text = _rewrite(source, rt.honours_default_errno, added, _like_the_default(profile))
     proof = prove(profile, before, parse(new_text), rt, host, kernel, unknown, either,
                   args_enosys)
     return FixResult(new_text, strategy, len(added), warnings, proof)
+
+
+def _explained(profile: Profile, runtime: Runtime, abi: Arch,
+               kernel: tuple[int, int]) -> dict[str, list[Explanation]]:
+    """The verdicts under each capability set of :data:`_CONFIGS`, by label (one
+    translation where capabilities cannot matter: runc and crun read none, and a
+    profile may name none)."""
+    if runtime.engine is None or not any(r.includes.caps or r.excludes.caps
+                                         for r in profile.syscalls):
+        once = explain(translate(profile, runtime, target=abi, kernel=kernel), abi)
+        return {label: once for label, _ in _CONFIGS}
+    return {label: explain(translate(profile, runtime, target=abi, kernel=kernel, caps=caps),
+                           abi) for label, caps in _CONFIGS}
 
 
 def _candidates(cmps: Iterable[ArgCmp]) -> set[int]:
@@ -429,22 +489,91 @@ def _difference(a: Explanation, b: Explanation,
     if a.action is not None and b.action is not None:
         return None if a.action == b.action else (0,) * 6
     cmps = [c for e in (a, b) for br in e.branches for c in br.conditions]
-    per_index = {i: sorted(_candidates(c for c in cmps if c.index == i))
+    per_index = {i: _representatives([c for c in cmps if c.index == i])
                  for i in sorted({c.index for c in cmps})}
-    vectors: Iterable[tuple[int, ...]]
     size = 1
     for values in per_index.values():
         size *= len(values)
-    if size <= 4096:
-        vectors = (_vector(dict(zip(per_index, combo, strict=True)))
-                   for combo in itertools.product(*per_index.values()))
-    else:
-        vectors = (_vector({i: v}) for i, values in per_index.items() for v in values)
-    for args in vectors:
+    if size <= _GRID:
+        return _Grid(per_index).difference(a, b, relaxed)
+    for args in (_vector({i: v}) for i, values in per_index.items() for v in values):
         before, after = a.decide(args), b.decide(args)
         if before != after and (before, after) != relaxed:
             return args
     return None
+
+
+#: The most argument combinations compared exhaustively (beyond: one at a time).
+_GRID = 1 << 16
+
+
+class _Grid:
+    """Every combination of the candidate values, as the bits of one int: the cells
+    where a condition holds are a bit mask, so an explanation's outcome over the
+    whole grid takes a few big-int operations per branch."""
+
+    def __init__(self, per_index: dict[int, list[int]]) -> None:
+        self.per_index = per_index
+        self.strides: dict[int, int] = {}
+        stride = 1
+        for i in reversed(per_index):
+            self.strides[i] = stride
+            stride *= len(per_index[i])
+        self.full = (1 << stride) - 1
+        self.masks: dict[int, list[int]] = {}  # index -> cells where it has value #p
+        for i, values in per_index.items():
+            step, period = self.strides[i], self.strides[i] * len(values)
+            repeat = self.full // ((1 << period) - 1)
+            self.masks[i] = [(((1 << step) - 1) << (p * step)) * repeat
+                             for p in range(len(values))]
+
+    def _cells(self, conditions: tuple[ArgCmp, ...]) -> int:
+        cells = self.full
+        for c in conditions:
+            cells &= sum(m for m, v in zip(self.masks[c.index], self.per_index[c.index],
+                                            strict=True) if c.matches(v))
+        return cells
+
+    def _outcomes(self, e: Explanation) -> list[tuple[int, Action]]:
+        if e.action is not None:
+            return [(self.full, e.action)]
+        out, left = [], self.full
+        for branch in e.branches:  # the first branch that matches wins
+            cells = self._cells(branch.conditions) & left
+            if cells:
+                out.append((cells, branch.action))
+                left &= ~cells
+            if not left:
+                break
+        assert e.otherwise is not None
+        return [*out, (left, e.otherwise)] if left else out
+
+    def difference(self, a: Explanation, b: Explanation,
+                   relaxed: tuple[Action, Action] | None) -> tuple[int, ...] | None:
+        theirs = self._outcomes(b)
+        for cells_a, action_a in self._outcomes(a):
+            for cells_b, action_b in theirs:
+                both = cells_a & cells_b
+                if both and action_a != action_b and (action_a, action_b) != relaxed:
+                    cell = (both & -both).bit_length() - 1
+                    return _vector({i: values[cell // self.strides[i] % len(values)]
+                                    for i, values in self.per_index.items()})
+        return None
+
+
+def _shape(e: Explanation) -> tuple[object, ...]:
+    """What *e*'s decisions depend on (not its texts)."""
+    return (e.action, e.otherwise, tuple((b.conditions, b.action) for b in e.branches))
+
+
+def _representatives(cmps: list[ArgCmp]) -> list[int]:
+    """One candidate value per distinct outcome of *cmps*: two values every comparison
+    on this argument answers alike cannot tell the explanations apart (exact, and it
+    keeps the grid of combinations small)."""
+    seen: dict[tuple[bool, ...], int] = {}
+    for value in sorted(_candidates(cmps)):
+        seen.setdefault(tuple(c.matches(value) for c in cmps), value)
+    return sorted(seen.values())
 
 
 def _one_of(e: Explanation, before: Action | None, old_errno: int) -> bool:
@@ -471,8 +600,19 @@ def prove(original: Profile, before: dict[str, list[Explanation]], fixed: Profil
     """
     proof = Proof([f"{runtime.label()} on {abi.name}, {label}" for label, _ in _CONFIGS])
     old_errno = original.default_errno or 1
-    for label, caps in _CONFIGS:
-        after = explain(translate(fixed, runtime, target=abi, kernel=kernel, caps=caps), abi)
+    seen: dict[tuple[object, ...], tuple[int, ...] | None] = {}
+
+    def difference(a: Explanation, b: Explanation,
+                   relaxed: tuple[Action, Action] | None = None) -> tuple[int, ...] | None:
+        # The capability sets often give the same verdicts: search each pair once.
+        key = (_shape(a), _shape(b), relaxed)
+        if key not in seen:
+            seen[key] = _difference(a, b, relaxed)
+        return seen[key]
+
+    explained = _explained(fixed, runtime, abi, kernel)
+    for label, _ in _CONFIGS:
+        after = explained[label]
         for o, f in zip(before[label], after, strict=True):
             if o.name in unknown and (o.why.startswith("the default") or "stub" in o.why):
                 if f.action is not None and f.action.kind == RET.ERRNO and \
@@ -486,10 +626,10 @@ def prove(original: Profile, before: dict[str, list[Explanation]], fixed: Profil
             else:
                 relaxed = (Action.errno(old_errno), Action.errno(ENOSYS)) \
                     if o.name in args_enosys else None
-                witness = _difference(o, f, relaxed)
+                witness = difference(o, f, relaxed)
                 if witness is None:
                     proof.unchanged += 1
-                    if o.name in args_enosys and _difference(o, f) is not None:
+                    if o.name in args_enosys and difference(o, f) is not None:
                         proof.args_enosys.add(o.name)
                 else:
                     args = ", ".join(hex(a) for a in witness)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import MAX_PROFILE_BYTES, read_regular
-from ..syscalls import Arch, arch, lookup
+from ..syscalls import Arch, arch, find
 
 __all__ = ["ACTIONS", "OPS", "ArgSpec", "Condition", "Profile", "ProfileError", "SyscallRule",
            "load", "parse"]
@@ -95,10 +95,9 @@ class Profile:
         newest = (0, 0)
         for rule in self.syscalls:
             for name in rule.names:
-                try:
-                    newest = max(newest, lookup(name, abi).since)
-                except LookupError:
-                    continue
+                sc = find(name, abi)
+                if sc is not None:
+                    newest = max(newest, sc.since)
         return newest
 
     def arch_names(self, host: Arch) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from ..bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
-from ..syscalls import Arch, Syscall, arch, known, lookup, native_arch
+from ..syscalls import Arch, arch, find, known, native_arch
 from ..syscalls.arch import ARCHES
 from .model import ArgSpec, Condition, Profile, ProfileError, SyscallRule
 
@@ -203,20 +203,13 @@ def _libseccomp(runtime: Runtime) -> Version:
 
 def libseccomp_release(name: str) -> Version | None:
     """The first libseccomp release that resolves *name* (None: none we know of)."""
-    since = min((sc.since for a in ARCHES for sc in [_maybe(name, a)] if sc), default=None)
+    since = min((sc.since for a in ARCHES for sc in [find(name, a)] if sc), default=None)
     if since is None:
         return None
     for version, kernel in sorted(_LIBSECCOMP_TABLE.items()):
         if kernel >= since:
             return version
     return None
-
-
-def _maybe(name: str, abi: str) -> Syscall | None:
-    try:
-        return lookup(name, abi)
-    except LookupError:
-        return None
 
 
 def _table_kernel(libseccomp: Version) -> tuple[int, int]:
@@ -365,9 +358,8 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         for rule in rules:
             action = _action(rule.action, rule.errno_ret, rt, f"{rule.path}.action")
             for name in rule.names:
-                try:
-                    sc = lookup(name, abi)
-                except LookupError:
+                sc = find(name, abi)
+                if sc is None:
                     if not known(name):
                         dropped.setdefault(name, []).append(f"{rule.path}: unknown syscall")
                     continue

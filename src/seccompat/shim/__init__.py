@@ -54,7 +54,7 @@ from ..oracle import UNFILTERED, OracleResult, scan
 from ..policy import COMPAT_ABIS
 from ..probes import PROBES
 from ..raw import errno_name
-from ..syscalls import arch, kernel_version, known, lookup, native_arch, syscalls
+from ..syscalls import arch, find, kernel_version, known, lookup, native_arch, syscalls
 
 __all__ = ["FALLBACKS", "ShimEntry", "ShimError", "ShimPlan", "ShimResult", "install",
            "install_from_env", "plan", "shim_filter"]
@@ -170,10 +170,9 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> Sh
             continue  # x32 calls reach the shim's bad-arch action: ALLOW
         numbers = []
         for entry in rewrite:
-            try:
-                numbers.append(lookup(entry.name, abi).number)
-            except LookupError:
-                continue
+            found = find(entry.name, abi)
+            if found is not None:
+                numbers.append(found.number)
         compat[abi] = tuple(numbers)
     return ShimPlan(native.name, True, highest, tuple(rewrite), tuple(keep), problems, compat)
 

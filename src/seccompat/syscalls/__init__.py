@@ -24,6 +24,7 @@ __all__ = [
     "TABLE_KERNEL",
     "X32_SYSCALL_BIT",
     "arch",
+    "find",
     "kernel_version",
     "known",
     "lookup",
@@ -99,6 +100,12 @@ def names() -> tuple[str, ...]:
 def known(name: str) -> bool:
     """Whether *name* is a syscall on any ABI of the table."""
     return name in _names()
+
+
+def find(name: str, arch: str | Arch | None = None) -> Syscall | None:
+    """The syscall *name* on an ABI (default: this process's), or None: a dictionary
+    lookup, for callers that resolve many names (lookup() explains a miss)."""
+    return _by_name(_resolve_arch(arch).name).get(name)
 
 
 def lookup(name_or_number: str | int, arch: str | Arch | None = None) -> Syscall:
