@@ -99,6 +99,29 @@ def in_child(fn: Callable[..., Any], *args: Any, filter: Filter | None = None,
     return result
 
 
+def open_fds() -> set[int]:
+    """This process's open descriptors (without the one the listing itself used)."""
+    listed = {int(n) for n in os.listdir("/proc/self/fd")}
+    return {fd for fd in listed if _is_open(fd)}
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def no_descriptor_leaks() -> Iterator[None]:
+    """Fails when the block leaves a descriptor open that it did not find open."""
+    before = open_fds()
+    yield
+    leaked = open_fds() - before
+    assert not leaked, f"leaked descriptors: {sorted(leaked)}"
+
+
 # --- genuine-EPERM fixtures ------------------------------------------------------
 
 FS_IOC_GETFLAGS = 0x80086601

@@ -25,7 +25,13 @@ from seccompat.bpf import Action
 from seccompat.calls.resolver import resolve_open
 from seccompat.classifier import classify
 
-from .kernel import in_child, mount_tmpfs, private_mount_namespace
+from .kernel import (
+    in_child,
+    mount_tmpfs,
+    no_descriptor_leaks,
+    open_fds,
+    private_mount_namespace,
+)
 
 pytestmark = pytest.mark.skipif(classify("openat2").status.value != "available",
                                 reason="the kernel path is the reference: openat2 is needed")
@@ -41,27 +47,11 @@ PATHS = ["f", "d", "d/f2", "d/", "f/", "d/..", "..", "../f", "d/../f", "/f", "/d
          "proclink", "procexe", "/proc/self/fd/0", "/proc/self/exe"]
 
 
-def _open_fds() -> set[int]:
-    """This process's open descriptors (without the one the listing itself used)."""
-    listed = {int(n) for n in os.listdir("/proc/self/fd")}
-    return {fd for fd in listed if _is_open(fd)}
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture(autouse=True)
 def _no_descriptor_leaks() -> Iterator[None]:
     """Every resolver test ends with the descriptors it began with."""
-    before = _open_fds()
-    yield
-    leaked = _open_fds() - before
-    assert not leaked, f"leaked descriptors: {sorted(leaked)}"
+    with no_descriptor_leaks():
+        yield
 
 
 def build(root: Path) -> None:
@@ -185,7 +175,7 @@ def test_no_xdev_refusals_close_what_they_opened(twin_trees: tuple[Path, Path]) 
             private_mount_namespace()
             mount_tmpfs(root + "/mnt")
         fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
-        before = len(_open_fds())
+        before = len(open_fds())
         answers = set()
         for i in range(600):
             path, resolve = [(b"mnt", c.RESOLVE_NO_XDEV), (b"/proc/self", c.RESOLVE_NO_XDEV),
@@ -195,7 +185,7 @@ def test_no_xdev_refusals_close_what_they_opened(twin_trees: tuple[Path, Path]) 
                 answers.add("ok")
             except OSError as exc:
                 answers.add(errno.errorcode[exc.errno or 0])
-        return answers, len(_open_fds()) - before
+        return answers, len(open_fds()) - before
 
     if os.geteuid() != 0:
         pytest.skip("the mount crossing needs a tmpfs mounted in the tree (root)")
@@ -351,7 +341,7 @@ def test_no_escape_under_concurrent_renames() -> None:
         root_fd = os.open(base / "root", os.O_PATH | os.O_DIRECTORY)
         counts: dict[str, int] = {"ok": 0}
         escapes = []
-        fds_before = _open_fds()
+        fds_before = open_fds()
         try:
             paths = [b"a/b/file", b"a/b/link", b"a/../a/b/file", b"a/b/../../a/b/link"]
             for i in range(10_000):
@@ -378,7 +368,7 @@ def test_no_escape_under_concurrent_renames() -> None:
         # Only answers the kernel gives under this race: the object, a missing name
         # (ENOENT), an escape refused (EXDEV), or EAGAIN; never a spurious EINVAL.
         assert set(counts) <= {"ok", "ENOENT", "EXDEV", "EAGAIN"}, counts
-        assert _open_fds() == fds_before - {root_fd}
+        assert open_fds() == fds_before - {root_fd}
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,19 @@ import pytest
 from seccompat import calls as c
 from seccompat.classifier import classify
 
-from .kernel import PYTHON, ROOT, in_child, private_mount_namespace
+from .kernel import PYTHON, ROOT, in_child, no_descriptor_leaks, private_mount_namespace
 
 pytestmark = pytest.mark.skipif(classify("openat2").status.value != "available",
                                 reason="the kernel's openat2 is the reference")
 
 _CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
+
+
+@pytest.fixture(autouse=True)
+def _no_descriptor_leaks() -> Iterator[None]:
+    with no_descriptor_leaks():
+        yield
+
 _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
 NOBODY = 65534
 _PR_SET_DUMPABLE = 4
