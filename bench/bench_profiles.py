@@ -27,13 +27,13 @@ from seccompat.profiles import explain, load, translate
 from seccompat.profiles.lint import lint
 from seccompat.profiles.runtimes import Translation
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "profiles"
+PROFILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles"
 ABIS = ("x86_64", "aarch64", "s390x")
 
 
 def _largest() -> Path:
     """The profile naming the most syscalls."""
-    return max(CORPUS.glob("*.json"),
+    return max(PROFILES.glob("*.json"),
                key=lambda p: sum(len(r.names) for r in load(p).syscalls))
 
 

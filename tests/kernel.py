@@ -27,7 +27,8 @@ import pytest
 from seccompat.bpf import Action, Filter, compile_filter, install
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+DATA = Path(__file__).resolve().parent / "data"
+PROFILES = DATA / "profiles"
 PYTHON = os.path.realpath(sys.executable)
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs uid 0")

@@ -14,9 +14,9 @@ import pytest
 from seccompat import filter_cache
 from seccompat.cli.run_cached import _parse
 
-from .kernel import CORPUS
+from .kernel import PROFILES
 
-PROFILE = CORPUS / "profiles" / "runc-testdata-seccomp_syscall_test2.json"
+PROFILE = PROFILES / "runc-testdata-seccomp_syscall_test2.json"
 CHDIR = "import os\ntry:\n    os.chdir('/')\nexcept OSError as e:\n    print(e.errno)\n"
 
 

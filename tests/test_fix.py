@@ -21,9 +21,8 @@ from seccompat.profiles.fix import FixError, fix
 from seccompat.raw import syscall
 from seccompat.syscalls import arch, lookup, syscalls
 
-from .kernel import CORPUS, in_child
+from .kernel import PROFILES, in_child
 
-PROFILES = CORPUS / "profiles"
 ALL = sorted(p.name for p in PROFILES.glob("*.json"))
 X86_64 = arch("x86_64")
 

@@ -33,9 +33,8 @@ from seccompat.profiles import (
 from seccompat.raw import syscall
 from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 
-from .kernel import CORPUS, in_child
+from .kernel import PROFILES, in_child
 
-PROFILES = CORPUS / "profiles"
 ALL = sorted(p.name for p in PROFILES.glob("*.json"))
 X86_64 = arch("x86_64")
 needs_x86_64 = pytest.mark.skipif(os.uname().machine != "x86_64",

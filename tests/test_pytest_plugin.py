@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from .kernel import CORPUS
+from .kernel import PROFILES
 
 pytest_plugins = ["pytester"]
 
-PROFILE = CORPUS / "profiles" / "moby-default-v20.10.0.json"
+PROFILE = PROFILES / "moby-default-v20.10.0.json"
 
 # Checks made inside the session under test: raw syscalls through ctypes, so they
 # do not depend on seccompat's own wrappers.

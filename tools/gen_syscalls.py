@@ -7,7 +7,7 @@ Usage::
     python tools/gen_syscalls.py --check    # exit 1 if the committed module is stale
     python tools/gen_syscalls.py --report   # print every correction applied
 
-Inputs (``--corpus DIR``, default ``../shared/corpus/syscalls`` beside the checkout):
+Inputs (``--corpus DIR``, default ``tools/data/syscalls``, with their MANIFEST):
 
 * ``libseccomp-syscalls.csv``: syscall numbers for 18 ABIs, Linux v7.1-rc4.  Numbers
   are taken from here unchanged (no MIPS base, no x32 bit: ``arch.py`` adds them).
@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "src" / "seccompat" / "syscalls" / "_table.py"
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "syscalls"
+DEFAULT_CORPUS = ROOT / "tools" / "data" / "syscalls"
 
 Version = tuple[int, int]
 
