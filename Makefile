@@ -52,12 +52,12 @@ typecheck: $(VENV)/.test
 	$(VENV)/bin/mypy
 
 pytest: $(VENV)/.test
-	$(PYTEST)
+	$(PYTEST) $(PYTEST_MARKS)
 
 # The same suite on the ctypes implementation, as a machine without a compiler has it.
 pytest-pure: $(VENV)/.test
 	@echo "== the whole suite again without the C accelerator (SECCOMPAT_PURE_PYTHON=1)"
-	SECCOMPAT_PURE_PYTHON=1 $(PYTEST)
+	SECCOMPAT_PURE_PYTHON=1 $(PYTEST) -m "not slow"
 
 pytest-dogfood: $(VENV)/.test
 	@echo "== the wrapper tests again, under our own EPERM and ENOSYS profiles for Linux 3.16"
@@ -74,7 +74,7 @@ test-matrix:
 		[ -n "$$py" ] || py=$$(command -v python$$v 2>/dev/null && python$$v -c '' 2>/dev/null && command -v python$$v); \
 		if [ -z "$$py" ]; then echo "== Python $$v: skipped: not installed (no pyenv version, no python$$v)"; continue; fi; \
 		echo "== Python $$v: $$py"; \
-		$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-$$v pytest || exit 1; \
+		$(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-$$v PYTEST_MARKS='-m "not slow"' pytest || exit 1; \
 	done
 
 # Every benchmark runs; the exit status says whether any missed its target.

@@ -1412,3 +1412,29 @@ def test_doomed_plain_case_goes_straight_to_the_fallback(tmp_path: Path) -> None
     assert run_mode("eperm", body) == {name: ["<lambda>", "_fallback"] for name in calls}
 
 
+
+
+# --- the public functions introspect like Python functions -------------------------
+
+@pytest.mark.parametrize("name", ["access", "faccessat2", "statx", "getrandom",
+                                  "copy_file_range", "close_range", "openat2"])
+def test_c_entries_carry_their_python_signature_and_docs(name: str) -> None:
+    """help() and inspect see the real signature (the C accelerator's entries carry a
+    __text_signature__ equal to the Python implementation's) and a docstring that
+    names the man page."""
+    import importlib
+    import inspect
+
+    public = getattr(c, name)
+    implementations = {"access": "faccess", "faccessat2": "faccess", "statx": "stat",
+                       "getrandom": "random", "copy_file_range": "copy",
+                       "close_range": "fds", "openat2": "open_scoped"}
+    python = getattr(importlib.import_module(f"seccompat.calls.{implementations[name]}"),
+                     f"_{name}")
+
+    def shape(fn: Any) -> list[tuple[str, Any, Any]]:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    assert shape(public) == shape(python)
+    doc = public.__doc__ or ""
+    assert f"{name if name != 'access' else 'faccessat2'}(2)" in doc, doc

@@ -127,7 +127,7 @@ def _scenario(base: str) -> dict[str, Any]:
             return {"skip": "the attacker could not set up its namespaces (unprivileged "
                             "user namespaces refused?)"}
         path = f"proc/{attacker}/cwd/secret"
-        cases = [[path, flags, resolve]
+        cases: list[tuple[str, int, int]] = [(path, flags, resolve)
                  for resolve in (c.RESOLVE_IN_ROOT, c.RESOLVE_BENEATH,
                                  c.RESOLVE_IN_ROOT | c.RESOLVE_NO_MAGICLINKS,
                                  c.RESOLVE_BENEATH | c.RESOLVE_NO_SYMLINKS,

@@ -974,7 +974,7 @@ static PyMethodDef methods[] = {
     {"set_statx_result", (PyCFunction)set_statx_result, METH_O,
      "set_statx_result(cls): the tuple subclass statx returns"},
     {"statx", (PyCFunction)(void (*)(void))statx_entry, METH_FASTCALL | METH_KEYWORDS,
-     "statx(path, mask=STATX_BASIC_STATS, *, dir_fd=None, follow_symlinks=True, flags=0)\n"
+     "statx(path, mask=2047, *, dir_fd=None, follow_symlinks=True, flags=0)\n"
      "--\n\nstatx(2) -- the status of path (a path, or an open fd as os.stat accepts).\n"
      "Linux 4.11; fallback fstatat(2) and /proc/self/fdinfo. Details: seccompat.calls.stat."},
     {"mark_doomed", (PyCFunction)(void (*)(void))mark_doomed, METH_FASTCALL,

@@ -73,7 +73,7 @@ try:
     if os.environ.get("SECCOMPAT_PURE_PYTHON"):
         raise ImportError("disabled by SECCOMPAT_PURE_PYTHON")
     from . import _rawcall
-    from ._rawcall import syscall  # type: ignore[no-redef]
+    from ._rawcall import syscall
 
     fast = _rawcall
 

@@ -37,7 +37,9 @@ __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FA
 
 AT_FDCWD = -100
 #: The *at() flags the wrappers share (fcntl.h).
-AT_SYMLINK_NOFOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x1000
+AT_SYMLINK_NOFOLLOW: int = 0x100
+AT_EACCESS: int = 0x200
+AT_EMPTY_PATH: int = 0x1000
 #: ``attempt`` returns this when the caller must use its fallback.
 FALLBACK = object()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno as E
 import os
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,14 +117,12 @@ def _openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: 
         raise oserror(exc, path) from None
 
 
-openat2: Callable[..., int]
+openat2 = _openat2
 if fast is not None and hasattr(fast, "openat2"):
     # The C entry handles the plain case itself (os.open's cost) and hands
-    # everything else, with the same arguments, to _openat2.
+    # everything else, with the same arguments, to _openat2 (same signature).
     fast.set_openat2(NR.openat2, _openat2)
     openat2 = fast.openat2
-else:
-    openat2 = _openat2
 
 
 def _root_fd(root: Any) -> tuple[int, bool]:
