@@ -82,9 +82,19 @@ def build(profile: str | None = None, runtime: str | None = None, deny: Any = ()
     newer = parse_version(deny_newer_than) if deny_newer_than else None
     try:
         flt = container_filter(deny=list(deny), newer_than=newer, action=action)
-    except LookupError as exc:
+    except LookupError as exc:  # (ValueError passes as it is)
         raise ValueError(exc.args[0]) from None
-    return flt, describe_denial(deny, deny_newer_than, action)
+    return flt, describe_denial(deny, newer, action)
+
+
+def _own_traceback(exc: BaseException, test: Any) -> str:
+    """*exc* as Python prints it, from the test function's frame down (the plugin's
+    own frames above it are not the test's)."""
+    tb = exc.__traceback__
+    code = getattr(test, "__code__", None)
+    while tb is not None and tb.tb_frame.f_code is not code:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def _seccomp_mode() -> int:
@@ -98,6 +108,11 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = _setting(config, "seccomp_profile")
     newer = _setting(config, "seccomp_deny_newer_than")
     if profile is None and newer is None:
+        for name, applies in (("seccomp_runtime", "--seccomp-profile"),
+                              ("seccomp_errno", "--seccomp-deny-newer-than")):
+            if _setting(config, name):
+                raise pytest.UsageError(f"seccomp: --{name.replace('_', '-')} applies to "
+                                        f"{applies}, which is not given")
         return
     from seccompat.bpf import compile_filter
     from seccompat.bpf.load import install
@@ -112,6 +127,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"seccomp: {exc}") from None
     os.environ[_ENV] = description
     config.stash[_DESCRIPTION] = description
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A marker that cannot build its filter (a misspelt syscall, a bad errno) fails
+    at collection, with the suggestion, before anything runs."""
+    for item in items:
+        marker = item.get_closest_marker("seccomp")
+        if marker is None:
+            continue
+        try:
+            build(*marker.args, **marker.kwargs)
+        except (ValueError, OSError, TypeError) as exc:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.seccomp: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -145,12 +173,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             payload = ("xfail", exc.msg)
         except pytest.fail.Exception as exc:
             payload = ("text", exc.msg)
-        except BaseException as exc:  # the test's own outcome, carried to the parent
-            payload = ("raise", exc)
-        try:
-            data = pickle.dumps(payload)
-        except Exception:
-            data = pickle.dumps(("text", "".join(traceback.format_exception(payload[1]))))
+        except BaseException as exc:  # the test's own failure: its traceback, from its frame
+            payload = ("text", _own_traceback(exc, pyfuncitem.obj))
+        data = pickle.dumps(payload)
         with os.fdopen(w, "wb") as pipe:
             pipe.write(data)
         os._exit(0)
@@ -165,8 +190,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         pytest.fail(f"the test's child exited with status {os.WEXITSTATUS(status)} under "
                     f"the seccomp filter ({description}) before reporting", pytrace=False)
     kind, value = pickle.loads(data)
-    if kind == "raise":
-        raise value
     if kind == "skip":
         pytest.skip(value)
     if kind == "xfail":

@@ -247,3 +247,19 @@ def test_no_arguments_is_one_usage_line() -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("usage: seccompat")
+
+
+def test_a_filter_that_would_deny_execve_itself_is_a_usage_error() -> None:
+    done = cli("run", "--deny-newer-than", "2.6.32", "--", "/bin/true")
+    assert done.returncode == 2  # was 139, with no message: execve itself was denied
+    assert len(done.stderr.splitlines()) == 1
+    assert "predates the syscall table" in done.stderr
+    assert "execve" in done.stderr
+    asked = cli("run", "--deny-newer-than", "2.6", "--deny", "execve,exit,exit_group,rt_sigreturn",
+                "--", "/bin/true")
+    assert asked.returncode not in (0, 2)  # asked for by name: installed, and nothing runs
+
+
+def test_verbose_echoes_the_version_used() -> None:
+    done = cli("run", "-v", "--deny-newer-than", "5.4.0-45-generic", "--", "/bin/true")
+    assert "newer than Linux 5.4 " in done.stderr

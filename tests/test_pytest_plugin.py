@@ -145,3 +145,48 @@ def test_inactive_and_cheap_when_unused() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert out.stdout.strip() == "['seccompat_pytest']"
+
+
+# --- settings that cannot work, and a failing marked test ---------------------------
+
+@pytest.mark.parametrize("args", [["--seccomp-runtime=docker:20.10.0"],
+                                  ["--seccomp-errno=ENOSYS"],
+                                  ["--seccomp-deny-newer-than=2.6"]])
+def test_settings_that_cannot_work_are_usage_errors(pytester: pytest.Pytester,
+                                                    args: list[str]) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = _run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "seccomp:" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_a_misspelt_marker_syscall_fails_at_collection(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+import pytest
+
+@pytest.mark.seccomp(deny=["clon3"])
+def test_threads():
+    pass
+''')
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*@pytest.mark.seccomp: unknown syscall 'clon3'; "
+                                 "did you mean 'clone3'?*"])
+
+
+def test_a_failing_marked_test_reports_its_own_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+import pytest
+
+@pytest.mark.seccomp(deny=["getppid"])
+def test_fails_inside():
+    value = 41
+    assert value == 42, "the test's own message"
+''')
+    result = _run(pytester)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "line 6, in test_fails_inside" in out, out
+    assert "the test's own message" in out
+    assert "seccompat_pytest.py" not in out

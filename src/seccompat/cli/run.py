@@ -80,11 +80,11 @@ def run(args: argparse.Namespace) -> int:
     action = _denied_action(args)
     try:
         flt = container_filter(deny=deny, newer_than=newer_than, action=action)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         raise UsageError(exc.args[0]) from None
     program = compile_filter(flt)
     if args.verbose:
-        print(f"seccompat: {describe_denial(deny, args.deny_newer_than, action)} "
+        print(f"seccompat: {describe_denial(deny, newer_than, action)} "
               f"({len(program)} BPF instructions, ABIs: "
               f"{', '.join(p.arch.name for p in flt.policies)})", file=sys.stderr)
     return launch(command, pack(program))
