@@ -185,3 +185,23 @@ def test_satisfiable_witnesses_near_64_bit_bounds(spec: list[tuple[Op, int, int]
     found = any(all(c.matches(v) for c in cmps) for v in near)
     if found:
         assert satisfiable(cmps)
+
+
+@pytest.mark.parametrize(("runtime", "advice"), [
+    ("docker:20.10.0", "no profile change gives ENOSYS"),
+    ("docker:19.03.0", "no profile change gives ENOSYS"),
+    ("docker:20.10.12", "errnoRet 38"),
+    ("runc:1.0.0-rc93", "errnoRet 38"),
+    ("docker:24.0.0", "defaultErrnoRet to 38"),
+])
+def test_advice_is_what_the_engine_honours(runtime: str, advice: str) -> None:
+    """Docker 19.03 and 20.10.0-20.10.9 drop every errnoRet: advising defaultErrnoRet
+    there is a lie; the shim is the way.  Older runc keeps a rule's errnoRet only."""
+    findings = [f for f in lint(load(PROFILES / "moby-default-v20.10.0.json"), [runtime],
+                                target="x86_64") if f.code in ("SC101", "SC102")]
+    assert findings
+    for f in findings:
+        assert advice in f.fix, (f.code, f.fix)
+        if "no profile change" in advice:
+            assert "seccompat shim" in f.fix
+            assert "defaultErrnoRet" not in f.fix

@@ -172,19 +172,34 @@ def _translated(profile: Profile, tr: Translation, abi: Arch) -> Iterable[Findin
         elif since > era > (0, 0):
             newer[since].append(e.name)
     err = _errno.errorcode.get(tr.default.data, str(tr.default.data))
-    fix = "set defaultErrnoRet to 38 (ENOSYS) and deny on purpose explicitly (seccompat fix)"
     for since, calls in sorted(broken.items()):
         who = "; ".join(f"{c}: {FALLBACKS[c]}" for c in calls)
         yield Finding("SC101", "defaultAction", f"under {label}, Linux {since[0]}.{since[1]} "
                       f"calls get {err} where a kernel without them gives ENOSYS, so their "
-                      f"fallbacks never run ({who})", fix + ", or allow them")
+                      f"fallbacks never run ({who})", _enosys_advice(tr.runtime, allow=True))
     for since, calls in sorted(newer.items()):
         yield Finding("SC102", "defaultAction", f"under {label}, Linux {since[0]}.{since[1]} "
                       f"calls newer than any the profile names get {err}, not ENOSYS: "
-                      f"{', '.join(sorted(calls))}", fix)
+                      f"{', '.join(sorted(calls))}", _enosys_advice(tr.runtime))
     conditional = {r.path for r in profile.syscalls
                    if not (r.includes.empty and r.excludes.empty)}
     yield from _overlaps(tr, conditional)
+
+
+def _enosys_advice(runtime: Runtime, allow: bool = False) -> str:
+    """How to make calls the default denies get ENOSYS, in a way *runtime* honours
+    (*allow*: allowing them is a fix too)."""
+    label = runtime.label()
+    or_allow = ", or allow them" if allow else ""
+    if runtime.honours_default_errno:
+        return ("set defaultErrnoRet to 38 (ENOSYS) and deny on purpose explicitly "
+                f"(seccompat fix){or_allow}")
+    if runtime.keeps_errno_ret:
+        return (f"{label} ignores defaultErrnoRet but keeps a rule's errnoRet: name those calls "
+                f"in an SCMP_ACT_ERRNO rule with errnoRet 38 (seccompat fix writes it){or_allow}")
+    return (f"no profile change gives ENOSYS under {label}, which drops every errnoRet: "
+            f"{'allow those calls, ' if allow else ''}upgrade the engine, or start the program "
+            "through seccompat shim (it stacks a filter answering ENOSYS for them)")
 
 
 def _overlaps(tr: Translation, conditional: set[str]) -> Iterable[Finding]:
