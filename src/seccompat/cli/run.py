@@ -1,4 +1,5 @@
 """``seccompat run``: run a command under a filter that reproduces a container runtime."""
+# ruff: noqa: E501 - the help's examples are whole command lines
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ HELP = "run a command under a seccomp filter, as a container runtime would"
 
 _EPILOG = """\
 examples:
-  seccompat run --deny-newer-than 5.4 -- python3 -c 'import threading; threading.Thread().start()'
-      an EPERM-default profile written for Linux 5.4: newer calls (faccessat2, clone3,
-      close_range ...) fail with EPERM, as in Docker 19.03
-  seccompat run --deny clone3 --errno ENOSYS -- python3 -c 'import threading'
-  seccompat run --profile default.json --runtime docker:20.10.0 -- seccompat probe
-      exactly the filter Docker 20.10.0 (with its runc 1.0.0-rc92) installs for that profile
+  seccompat run --deny-newer-than 5.2 -- python3 -c 'import threading as t; t.Thread().start()'
+      an EPERM-default profile written for Linux 5.2, as Docker 19.03's: clone3 (5.3) gets
+      EPERM, and glibc >= 2.34 cannot start the thread (exit 1, RuntimeError)
+  seccompat run --deny clone3 --errno ENOSYS -- python3 -c 'import threading as t; t.Thread().start()'
+      the same call answered with ENOSYS: glibc falls back to clone (exit 0)
+  seccompat run --profile moby-default-v20.10.0.json --runtime docker:20.10.0 -- seccompat probe clone3
+      exactly the filter Docker 20.10.0 (with its runc 1.0.0-rc92) installs for that profile:
+      clone3 filtered with EPERM (exit 0)
 exit status: the command's own; 128+N if signal N killed it; 125 if seccompat failed;
 126 if the command cannot be executed; 127 if it is not found
 """
