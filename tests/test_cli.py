@@ -50,7 +50,7 @@ def test_probe_json_schema(no_filter: None) -> None:
     assert (data["seccomp_mode"], data["seccomp_filters"], data["isolated"]) == (0, 0, False)
     row = data["syscalls"][0]
     assert row == {"name": "faccessat2", "number": 439, "since": "5.8", "status": "available",
-                   "errno": None, "evidence": row["evidence"]}
+                   "errno": None, "errno_name": None, "evidence": row["evidence"]}
     assert data["syscalls"][1]["name"] == "uretprobe"
 
 
@@ -71,7 +71,7 @@ def test_probe_eperm_filter_as_json() -> None:
     done = cli("run", "--deny", "faccessat2", "--", *SECCOMPAT, "probe", "--format", "json",
                "--in-process", "faccessat2")
     row = json.loads(done.stdout)["syscalls"][0]
-    assert (row["status"], row["errno"]) == ("filtered", "EPERM")
+    assert (row["status"], row["errno"], row["errno_name"]) == ("filtered", 1, "EPERM")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -263,3 +263,49 @@ def test_a_filter_that_would_deny_execve_itself_is_a_usage_error() -> None:
 def test_verbose_echoes_the_version_used() -> None:
     done = cli("run", "-v", "--deny-newer-than", "5.4.0-45-generic", "--", "/bin/true")
     assert "newer than Linux 5.4 " in done.stderr
+
+
+def test_every_option_has_a_help_line() -> None:
+    import argparse
+
+    from seccompat.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {a.option_strings or a.dest}" for name, sub in commands.choices.items()
+               for a in sub._actions if not a.help or a.help == argparse.SUPPRESS]
+    assert missing == []
+    assert all("-q" in sub._option_string_actions for sub in commands.choices.values())
+
+
+def test_probe_takes_numbers_and_suggests_across_case() -> None:
+    assert cli("probe", "439").stdout.splitlines()[-1].startswith("faccessat2")
+    wrong = cli("probe", "FACCESSAT2")
+    assert wrong.returncode == 2
+    assert "did you mean 'faccessat2'?" in wrong.stderr
+
+
+def test_the_x32_stub_bound_prints_alike_in_run_and_explain() -> None:
+    from .kernel import PROFILES
+
+    profile = str(PROFILES / "moby-default-v20.10.0.json")
+    runtime = "docker:20.10.0+runc:1.0.0-rc93"
+    run = cli("run", "-v", "--profile", profile, "--runtime", runtime, "--", "/bin/true")
+    explained = cli("explain", profile, "--runtime", runtime, "clone3")
+    assert "x32 above 0x40000000|547" in run.stderr
+    assert "ENOSYS stub on x32: numbers above 0x40000000|547" in explained.stdout
+
+
+def test_the_docker_format_warning_is_shown_once_and_never_with_quiet(tmp_path: Path) -> None:
+    from .kernel import PROFILES
+
+    env = {**os.environ, "SECCOMPAT_CACHE_DIR": str(tmp_path / "cache")}
+    profile = str(PROFILES / "moby-default-v20.10.0.json")
+    runs = [subprocess.run([*SECCOMPAT, "run", "--profile", profile, "--", "/bin/true"],
+                           capture_output=True, text=True, env=env, check=True).stderr
+            for _ in range(3)]
+    assert [r.count("goes through an engine") for r in runs] == [1, 0, 0]
+    quiet = subprocess.run([*SECCOMPAT, "run", "-q", "--profile", profile, "--runtime",
+                            "runc:1.1.5", "--", "/bin/true"], capture_output=True, text=True,
+                           env=env, check=True)
+    assert quiet.stderr == ""

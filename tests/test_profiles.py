@@ -367,7 +367,8 @@ def test_cli_explain_and_run_agree() -> None:
             want = "not_implemented" if result["errno"] == errno.ENOSYS else "filtered"
             assert p["status"] in (want, "filtered"), (e, p)
             if p["status"] == "filtered":
-                assert p["errno"] == errno.errorcode[result["errno"]], (e, p)
+                assert p["errno"] == result["errno"], (e, p)
+                assert p["errno_name"] == result["errno_name"], (e, p)
         elif result["action"] == "allow":
             assert p["status"] in ("available", "not_implemented"), (e, p)
         checked += 1
@@ -400,3 +401,21 @@ def test_diff_rc92_against_rc93() -> None:
                           capture_output=True, text=True, check=False)
     assert same.returncode == 0
     assert "0 of the" in same.stdout
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    ("docker:19.03.0", "docker:19.03.0+runc:1.0.0-rc92"),
+    ("docker:20.10.0+runc:1.0.0-rc93", "docker:20.10.0+runc:1.0.0-rc93"),
+    ("podman:3.3+crun:0.21", "podman:3.3+crun:0.21"),
+    ("runc:1.1.5", "runc:1.1.5"),
+])
+def test_runtimes_print_as_spelt(text: str, label: str) -> None:
+    assert parse_runtime(text).label() == label
+
+
+@pytest.mark.parametrize("text", ["docker:1.0", "docker:1.9", "runc:9.9.9", "crun:7", "podman:0.9",
+                                  "docker:99"])
+def test_implausible_runtime_versions_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"outside the versions modelled \(") as info:
+        parse_runtime(text)
+    assert text in str(info.value)

@@ -41,6 +41,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in [only] if only in COMMANDS else COMMANDS:
         importlib.import_module(f".{name}", __name__).register(sub)
+        sub.choices[name].add_argument("-q", "--quiet", action="store_true",
+                                       help="no warnings or notes, only results and errors")
     return parser
 
 

@@ -16,11 +16,13 @@ HELP = "list the syscalls whose verdict differs between two profiles (or two run
 def register(sub: Any) -> None:
     p = sub.add_parser("diff", help=HELP, description=HELP + ".",
                        epilog="exit status: 0 no difference, 1 differences, 2 usage error")
-    p.add_argument("profile_a", metavar="A")
-    p.add_argument("profile_b", metavar="B")
-    add_profile_args(p, profile="none")
+    p.add_argument("profile_a", metavar="A", help="the first OCI or Docker seccomp JSON")
+    p.add_argument("profile_b", metavar="B", help="the second (it may be the same file, "
+                   "compared under --runtime and --runtime-b)")
+    add_profile_args(p, profile="none", arch_help="the ABI whose verdicts to compare")
     p.add_argument("--runtime-b", metavar="R", help="runtime for B (default: --runtime)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="a table (default) or JSON")
     p.set_defaults(handler=run)
 
 

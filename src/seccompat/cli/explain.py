@@ -9,8 +9,8 @@ from ..bpf.insn import RET
 from ..bpf.ir import Action
 from ..profiles import Explanation, Translation, describe, explain
 from ..profiles.explain import condition_text
-from ..syscalls import arch
-from .output import UsageError, print_json, table
+from ..syscalls import arch, number_text
+from .output import UsageError, errno_fields, print_json, table
 from .profile_args import add_profile_args, translated
 
 HELP = "explain what every syscall gets under a seccomp profile, and why"
@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
                        "it (engine conversion, runc's ENOSYS stub, dropped names).",
                        epilog="exit status: 0, or 2 for a usage error or an unusable profile")
     add_profile_args(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="a table (default) or JSON")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="syscall names or numbers (default: every syscall of the ABI)")
     p.set_defaults(handler=run)
@@ -33,7 +34,7 @@ def _action_json(action: Action | None) -> dict[str, Any] | None:
     kind = str(action).split("(")[0].lower()
     out: dict[str, Any] = {"action": kind, "text": describe(action)}
     if action.kind == RET.ERRNO:
-        out["errno"] = min(action.data, 4095)
+        out.update(errno_fields(min(action.data, 4095)))
     return out
 
 
@@ -57,12 +58,11 @@ def verdict_text(e: Explanation) -> str:
     return "; ".join(parts)
 
 
-def _header(tr: Translation, abi_name: str, source: str) -> list[str]:
+def _header(tr: Translation, abi_name: str, source: str, quiet: bool) -> list[str]:
     lines = [f"profile {source} as {tr.runtime.label()} installs it on {abi_name}"]
     for abi, top in tr.stub.items():
-        shown = f"0x40000000|{top & 0xFFFF}" if top & 0x40000000 else str(top)
-        lines.append(f"ENOSYS stub on {abi}: numbers above {shown}")
-    lines += [f"warning: {w}" for w in tr.warnings]
+        lines.append(f"ENOSYS stub on {abi}: numbers above {number_text(top)}")
+    lines += [] if quiet else [f"warning: {w}" for w in tr.warnings]
     return lines
 
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                     "stub": tr.stub, "warnings": tr.warnings,
                     "syscalls": [explanation_json(e) for e in result]})
         return 0
-    for line in _header(tr, arch(abi).name, args.profile):
+    for line in _header(tr, arch(abi).name, args.profile, args.quiet):
         print(line)
     print()
     rows = []

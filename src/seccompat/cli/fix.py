@@ -24,7 +24,8 @@ def register(sub: Any) -> None:
                        "keeps its verdict except the unknown ones, which now get ENOSYS.",
                        epilog="exit status: 0 written, 1 not fixable or the proof failed "
                               "(nothing written), 2 usage error or an unusable profile")
-    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("profile", metavar="PROFILE",
+                   help="the OCI or Docker seccomp JSON (or OCI config.json) to fix")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="where to write the fixed profile ('-' for stdout)")
     p.add_argument("--runtime", metavar="R", help="the runtime that will load it (default: "
@@ -49,10 +50,10 @@ def _report(result: FixResult, args: argparse.Namespace, written: bool) -> dict[
                       "args_enosys": sorted(p.args_enosys), "mismatches": p.mismatches}}
 
 
-def _print(report: dict[str, Any], out: Any) -> None:
+def _print(report: dict[str, Any], out: Any, quiet: bool = False) -> None:
     proof = report["proof"]
     print(f"strategy: {report['strategy']}; {report['added_rules']} rules added", file=out)
-    for w in report["warnings"]:
+    for w in [] if quiet else report["warnings"]:
         print(f"warning: {w}", file=out)
     print(f"proof, under {'; '.join(proof['configurations'])}:", file=out)
     print(f"  {proof['unchanged']} verdicts unchanged", file=out)
@@ -106,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(report, out)
     else:
-        _print(report, out)
+        _print(report, out, args.quiet)
     return 0 if ok else 1

@@ -21,14 +21,17 @@ def register(sub: Any) -> None:
         f"{code} {title}" for code, (_, title) in CHECKS.items()) + ".",
         epilog="exit status: 0 no errors or warnings (notes allowed), 1 findings, 2 usage "
                "error or an unusable profile")
-    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("profile", metavar="PROFILE",
+                   help="the OCI or Docker seccomp JSON (or OCI config.json) to check")
     p.add_argument("--runtime", action="append", metavar="R",
                    help="check under this runtime too (repeatable; default: current runc, "
                         "behind current Docker for a Docker-format profile)")
     p.add_argument("--arch", metavar="A", help="ABI to check (default: this machine's)")
     p.add_argument("--kernel", metavar="X.Y", help="host kernel for minKernel conditions")
-    p.add_argument("--caps", default="default", metavar="default|all|LIST")
-    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument("--caps", default="default", metavar="default|all|LIST",
+                   help="capabilities for includes/excludes (default: the engine's set)")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="a table (default), JSON, or SARIF 2.1.0 for code-scanning tools")
     p.set_defaults(handler=run)
 
 

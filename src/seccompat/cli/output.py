@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-__all__ = ["UsageError", "print_json", "table"]
+__all__ = ["UsageError", "errno_fields", "print_json", "table"]
 
 
 class UsageError(Exception):
@@ -22,6 +22,16 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO = sy
     for row in [header, *rows]:
         cells = [str(c).ljust(w) for c, w in zip(row, widths, strict=False)]
         print("  ".join([*cells, str(row[-1])]).rstrip(), file=out)
+
+
+def errno_fields(err: int | None) -> dict[str, int | str | None]:
+    """The one JSON spelling of an errno, in every command: ``{"errno": 1,
+    "errno_name": "EPERM"}`` (both None when there is none)."""
+    import errno as _errno
+
+    if err is None:
+        return {"errno": None, "errno_name": None}
+    return {"errno": err, "errno_name": _errno.errorcode.get(err, f"errno {err}")}
 
 
 def print_json(value: Any, out: TextIO = sys.stdout) -> None:

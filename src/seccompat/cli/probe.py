@@ -11,7 +11,7 @@ from ..classifier import Verdict, classify
 from ..isolate import classify_isolated
 from ..probes import NEVER_PROBE, PROBES
 from ..syscalls import known, lookup, native_arch
-from .output import UsageError, print_json, table
+from .output import UsageError, errno_fields, print_json, table
 
 HELP = "show which syscalls work in this process and why"
 
@@ -22,8 +22,10 @@ def register(sub: Any) -> None:
         "(plus those that are never invoked), in this process when no seccomp filter "
         "is active and in a child process otherwise, so a KILL rule cannot take the "
         "probe down."))
-    p.add_argument("names", nargs="*", metavar="NAME", help="syscalls to check (default: all)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="syscall names or numbers of this ABI (default: every probed one)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="a table (default) or JSON")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--isolate", dest="isolate", action="store_const", const=True,
                       help="probe in a child process (default when a filter is active)")
@@ -45,13 +47,19 @@ def default_names() -> list[str]:
 
 
 def _check_names(requested: list[str]) -> list[str]:
+    """The names to probe: names, or numbers of this ABI (as explain takes them)."""
+    out = []
     for name in requested:
-        if not known(name):
-            try:
-                lookup(name)
-            except LookupError as exc:
-                raise UsageError(exc.args[0]) from None
-    return requested
+        try:
+            if name.isdigit():
+                out.append(lookup(int(name)).name)
+                continue
+            if not known(name):
+                lookup(name)  # raises, with a suggestion
+        except LookupError as exc:
+            raise UsageError(exc.args[0]) from None
+        out.append(name)
+    return out
 
 
 def _row(v: Verdict) -> dict[str, Any]:
@@ -60,7 +68,7 @@ def _row(v: Verdict) -> dict[str, Any]:
         "number": v.number,
         "since": None if v.since is None else f"{v.since[0]}.{v.since[1]}",
         "status": v.status.value,
-        "errno": v.errno_name,
+        **errno_fields(v.errno),
         "evidence": v.evidence,
     }
 
@@ -93,6 +101,6 @@ def run(args: argparse.Namespace) -> int:
           f"{'in a child process' if isolate else 'in this process'}")
     print()
     table([[r["name"], str(r["number"] if r["number"] is not None else "-"), r["since"] or "-",
-            r["status"], r["errno"] or "-", r["evidence"]] for r in rows],
+            r["status"], r["errno_name"] or "-", r["evidence"]] for r in rows],
           ["NAME", "NR", "SINCE", "STATUS", "ERRNO", "EVIDENCE"])
     return 0

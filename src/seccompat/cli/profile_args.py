@@ -14,7 +14,8 @@ from ..syscalls import Arch, arch, kernel_version, native_arch, parse_version
 from .output import UsageError
 
 
-def add_profile_args(p: Any, profile: str = "positional") -> None:
+def add_profile_args(p: Any, profile: str = "positional",
+                     arch_help: str = "the ABI whose verdicts to explain") -> None:
     """The options that shape a translation, and PROFILE: ``"positional"`` (explain),
     ``"option"`` (``run --profile``) or ``"none"`` (the command names its own)."""
     if profile == "positional":
@@ -24,7 +25,8 @@ def add_profile_args(p: Any, profile: str = "positional") -> None:
         p.add_argument("--profile", metavar="PROFILE", help="install what a container runtime "
                        "installs for this OCI or Docker seccomp JSON (or OCI config.json)")
     else:
-        p.add_argument("--arch", metavar="A", help="ABI to explain (default: this machine's)")
+        p.add_argument("--arch", metavar="A", help=f"{arch_help}, as the runtime installs the "
+                       "filter on a host of that ABI (default: this machine's)")
     p.add_argument("--runtime", metavar="R", help="NAME:VERSION[+NAME:VERSION] with NAME in "
                    "docker, podman, runc, crun (default: current runc)")
     p.add_argument("--kernel", metavar="X.Y",

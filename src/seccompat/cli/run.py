@@ -11,7 +11,7 @@ from ..bpf import Action, CompileError, compile_filter, parse_errno
 from ..bpf.insn import pack
 from ..filter_cache import store
 from ..policy import container_filter, describe_denial
-from ..syscalls import lookup, parse_version
+from ..syscalls import lookup, number_text, parse_version
 from .output import UsageError
 from .profile_args import add_profile_args, translated
 from .run_cached import cache_key, launch
@@ -48,7 +48,8 @@ def register(sub: Any) -> None:
     add_profile_args(p, profile="option")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="describe the filter on stderr before running")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...",
+                   help="the command to run under the filter, after --")
     p.set_defaults(handler=run)
 
 
@@ -102,10 +103,10 @@ def _run_profile(args: argparse.Namespace, command: list[str]) -> int:
     except CompileError as exc:
         raise UsageError(f"{args.profile}: {exc}; the kernel refuses such a filter (a "
                          "runtime loading it fails too)") from None
-    stub = ", ".join(f"{abi} above {top}" for abi, top in tr.stub.items()) or "none"
+    stub = ", ".join(f"{abi} above {number_text(top)}" for abi, top in tr.stub.items()) or "none"
     description = (f"{args.profile} as {tr.runtime.label()} installs it "
                    f"({len(program)} BPF instructions; ENOSYS stub: {stub})")
-    for warning in tr.warnings:
+    for warning in [] if args.quiet else tr.warnings:  # shown once: cached runs do not repeat it
         print(f"seccompat: warning: {warning}", file=sys.stderr)
     if args.verbose:
         print(f"seccompat: {description}", file=sys.stderr)

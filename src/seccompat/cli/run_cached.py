@@ -29,6 +29,9 @@ def _parse(argv: Sequence[str]) -> tuple[dict[str, str], bool, list[str]] | None
         if arg in ("-v", "--verbose"):
             verbose, i = True, i + 1
             continue
+        if arg in ("-q", "--quiet"):
+            i += 1  # the cached path prints nothing but -v's description anyway
+            continue
         name, eq, value = arg.partition("=")
         if name not in _OPTIONS or name in values or (not eq and i + 1 >= len(argv)):
             return None
@@ -70,7 +73,9 @@ def try_cached(argv: Sequence[str]) -> int | None:
     if entry is None:
         return None
     program, warnings, description, numbers = entry
-    for warning in warnings:
+    # The translation's warnings were printed by the run that made this entry: once
+    # per profile and options.  -v shows them again.
+    for warning in warnings if verbose else ():
         print(f"seccompat: warning: {warning}", file=sys.stderr)
     if verbose:
         print(f"seccompat: {description} (cached)", file=sys.stderr)

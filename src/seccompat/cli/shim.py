@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
                        help="rewrite every call filtered with an errno other than ENOSYS")
     which.add_argument("--only", action="append", metavar="NAME",
                        help="rewrite exactly these calls (repeatable, or comma-separated)")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...",
+                   help="the command to run with the shim stacked, after --")
     p.set_defaults(handler=run)
 
 

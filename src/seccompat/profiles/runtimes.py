@@ -81,16 +81,23 @@ class Runtime:
     engine_version: Version | None
     low: str
     low_version: Version
+    spelling: tuple[str | None, str | None] = field(default=(None, None), compare=False)
+    """The versions as the user wrote them (engine, low-level), for :meth:`label`."""
 
     def label(self) -> str:
-        def v(x: Version | None) -> str:
+        """``docker:19.03.0+runc:1.0.0-rc92``: versions as the user spelt them."""
+        def v(x: Version | None, spelt: str | None) -> str:
+            if spelt:
+                return spelt
             if x is None:
                 return "latest"
             text = ".".join(str(p) for p in x[:-1])
             return text if x[-1] == _FINAL else f"{text}-rc{x[-1]}"
 
-        low = f"{self.low}:{v(self.low_version)}"
-        return f"{self.engine}:{v(self.engine_version)}+{low}" if self.engine else low
+        engine_spelt, low_spelt = self.spelling
+        low = f"{self.low}:{v(self.low_version, low_spelt)}"
+        return f"{self.engine}:{v(self.engine_version, engine_spelt)}+{low}" if self.engine \
+            else low
 
     @property
     def engine_drops_default_errno(self) -> bool:
@@ -119,7 +126,8 @@ class Runtime:
         """Only an engine reads archMap, includes and excludes: a Docker-format
         profile given to a bare runtime goes through current Docker's conversion."""
         if profile.docker_format and self.engine is None:
-            return Runtime("docker", _LATEST["docker"], self.low, self.low_version)
+            return Runtime("docker", _LATEST["docker"], self.low, self.low_version,
+                           (None, self.spelling[1]))
         return self
 
     @property
@@ -149,12 +157,15 @@ def parse_runtime(text: str | None) -> Runtime:
     if len(parts) > 2:
         raise ValueError(f"runtime {text!r}: at most ENGINE:VERSION+RUNTIME:VERSION")
     parsed = []
+    spelt: list[str | None] = []
     for part in parts:
         name, _, version = part.partition(":")
         name = name.strip().lower()
         if name not in _LATEST:
             raise ValueError(f"runtime {name!r}: use docker, podman, runc or crun")
-        parsed.append((name, _version(version, name) if version else _LATEST[name]))
+        parsed.append((name, _plausible(name, version, _version(version, name)) if version
+                       else _LATEST[name]))
+        spelt.append(version.strip().lstrip("v") if version else None)
     if parsed[0][0] in ("docker", "podman"):
         engine, engine_version = parsed[0]
         if len(parsed) == 2:
@@ -163,12 +174,31 @@ def parse_runtime(text: str | None) -> Runtime:
             low = "runc" if engine == "docker" else "crun"
             low_version = _LATEST[low] if engine_version == _LATEST[engine] else \
                 _docker_runc(engine_version) if engine == "docker" else _LATEST["crun"]
+            spelt.append(None)
         if low not in ("runc", "crun"):
             raise ValueError(f"runtime {text!r}: after + comes runc or crun")
-        return Runtime(engine, engine_version, low, low_version)
+        return Runtime(engine, engine_version, low, low_version, (spelt[0], spelt[1]))
     if len(parsed) == 2:
         raise ValueError(f"runtime {text!r}: the engine (docker, podman) comes first")
-    return Runtime(None, None, parsed[0][0], parsed[0][1])
+    return Runtime(None, None, parsed[0][0], parsed[0][1], (None, spelt[0]))
+
+
+#: The versions modelled, per runtime: from the first with seccomp support to the
+#: newest major release whose behaviour is known (docs/profiles.md has the sources).
+_KNOWN: dict[str, tuple[Version, int, str]] = {
+    "docker": ((1, 10, 0, _FINAL), 28, "1.10 (the first with seccomp) to 28.x"),
+    "podman": ((1, 0, 0, _FINAL), 5, "1.0 to 5.x"),
+    "runc": ((1, 0, 0, 1), 1, "1.0.0-rc1 to 1.x"),
+    "crun": ((0, 1, 0, _FINAL), 1, "0.1 to 1.x"),
+}
+
+
+def _plausible(name: str, spelt: str, version: Version) -> Version:
+    first, last_major, text = _KNOWN[name]
+    if version < first or version[0] > last_major:
+        raise ValueError(f"{name}:{spelt.strip()} is outside the versions modelled "
+                         f"({name} {text})")
+    return version
 
 
 def _docker_runc(version: Version) -> Version:

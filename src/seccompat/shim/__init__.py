@@ -91,7 +91,7 @@ class ShimPlan:
     def to_json(self) -> dict[str, Any]:
         def entry(e: ShimEntry) -> dict[str, Any]:
             d = asdict(e)
-            d["errno"] = None if e.errno is None else errno_name(e.errno)
+            d["errno_name"] = None if e.errno is None else errno_name(e.errno)
             return d
 
         highest = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from . import _table
-from .arch import ARCHES, X32_SYSCALL_BIT, Arch, arch, native_arch
+from .arch import ARCHES, X32_SYSCALL_BIT, Arch, arch, native_arch, number_text
 
 __all__ = [
     "AUDIT_ARCH",
@@ -30,6 +30,7 @@ __all__ = [
     "lookup",
     "names",
     "native_arch",
+    "number_text",
     "parse_version",
     "syscalls",
 ]
@@ -132,7 +133,9 @@ def lookup(name_or_number: str | int, arch: str | Arch | None = None) -> Syscall
         pass
     if known(name_or_number):
         raise LookupError(f"syscall {name_or_number!r} does not exist on {a.name}")
-    close = difflib.get_close_matches(name_or_number, names(), n=1, cutoff=0.75)
+    lowered = name_or_number.lower()  # FACCESSAT2, Clone3: names are lower case
+    close = [lowered] if known(lowered) else difflib.get_close_matches(
+        lowered, names(), n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise LookupError(f"unknown syscall {name_or_number!r}{hint}")
 

@@ -21,6 +21,7 @@ __all__ = [
     "ARCHES",
     "Arch",
     "X32_SYSCALL_BIT",
+    "number_text",
     "arch",
     "native_arch",
 ]
@@ -118,6 +119,14 @@ _MACHINE = {
     "s390": "s390", "s390x": "s390x",
     "sh": "sh", "sh4": "sh", "sh4a": "sh",
 }
+
+
+def number_text(nr: int) -> str:
+    """A raw syscall number as seccompat prints it: an x32 number as
+    ``0x40000000|547`` (its bit, then the table number), every other in decimal."""
+    if nr & X32_SYSCALL_BIT and nr < 2 * X32_SYSCALL_BIT:
+        return f"0x40000000|{nr & ~X32_SYSCALL_BIT}"
+    return str(nr)
 
 
 def arch(name: str | Arch | None = None) -> Arch:
