@@ -1438,3 +1438,11 @@ def test_c_entries_carry_their_python_signature_and_docs(name: str) -> None:
     assert shape(public) == shape(python)
     doc = public.__doc__ or ""
     assert f"{name if name != 'access' else 'faccessat2'}(2)" in doc, doc
+
+
+def test_close_range_out_of_range_is_fd_out_of_range() -> None:
+    """docs/compatibility.md promises FdOutOfRange (an OverflowError and a ValueError)
+    for a descriptor no C int can hold; close_range's bound is the unsigned int."""
+    for first, last in ((2**40, 2**40 + 1), (0, 2**32), (-1, 5)):
+        with pytest.raises(c.FdOutOfRange):
+            c.close_range(first, last)

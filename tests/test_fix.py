@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -244,3 +245,16 @@ def test_the_proofs_grid_search_finds_every_difference(a: Explanation, b: Explan
     brute = any(a.decide((x, y, z, 7, 7, 7)) != b.decide((x, y, z, 7, 7, 7))
                 for x, y, z in itertools.product(range(17), repeat=3))
     assert (witness is not None) == brute
+
+
+def test_the_output_keeps_the_input_files_mode(tmp_path: Path) -> None:
+    source = tmp_path / "profile.json"
+    source.write_bytes((PROFILES / "moby-default-v20.10.10.json").read_bytes())
+    source.chmod(0o644)
+    out = tmp_path / "fixed.json"
+    done = subprocess.run([sys.executable, "-m", "seccompat", "fix", str(source), "-o", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o644 & ~umask  # mkstemp's 0600 before

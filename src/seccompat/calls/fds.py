@@ -8,7 +8,7 @@ import os
 import resource
 
 from ..raw import syscall
-from ._kernel import FALLBACK, NR, attempt, c_entry, flags_arg, oserror, unavailable
+from ._kernel import FALLBACK, NR, FdOutOfRange, attempt, c_entry, flags_arg, oserror, unavailable
 
 __all__ = ["CLOSE_RANGE_CLOEXEC", "CLOSE_RANGE_UNSHARE", "close_range"]
 
@@ -41,8 +41,8 @@ def _close_range(first: int, last: int, flags: int = 0) -> None:
     for value, name in ((first, "first"), (last, "last")):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-        if not 0 <= value <= _UINT_MAX:
-            raise ValueError(f"{name} {value} is out of range 0..2**32-1")
+        if not 0 <= value <= _UINT_MAX:  # an unsigned int: the kernel's fd range
+            raise FdOutOfRange(f"{name} {value} is out of range 0..2**32-1")
     flags = flags_arg(flags)
     try:
         if attempt("close_range", (first, last, flags)) is not FALLBACK:

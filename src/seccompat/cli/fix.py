@@ -70,13 +70,18 @@ def _print(report: dict[str, Any], out: Any, quiet: bool = False) -> None:
         print(f"wrote {report['output']}", file=out)
 
 
-def _write(path: str, text: str) -> None:
+def _write(path: str, text: str, mode: int) -> None:
+    """Write *text* to *path* atomically, with *mode* less the umask (that of the
+    input profile: mkstemp's 0600 would hide a shared profile from its readers)."""
     if path == "-":
         sys.stdout.write(text)
         return
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, mode & 0o7777 & ~umask)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, target)
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     ok = not result.proof.mismatches
     if ok:
         try:
-            _write(args.output, result.text)
+            _write(args.output, result.text, os.stat(args.profile).st_mode)
         except OSError as exc:
             raise UsageError(f"{args.output}: {exc.strerror}") from None
     report = _report(result, args, ok)
