@@ -167,17 +167,22 @@ def test_second_install_is_a_no_op() -> None:
     assert before == after
 
 
+def _install_shim_message() -> str:
+    """Install the shim here: "" when it went in, else the ShimError's message."""
+    try:
+        install_shim()
+    except ShimError as exc:
+        return exc.strerror or ""
+    return ""
+
+
 def test_a_filter_that_forbids_seccomp_fails_cleanly(root: None) -> None:
     def body() -> tuple[str, bool, int | None, bool, int | None]:
         # Installed as root without no_new_privs, so we can see it stay unset.
         outer = compile_filter(container_filter(deny=["seccomp", "faccessat2"]))
         install(outer, no_new_privs=False)
         before = proc.process_state()
-        try:
-            install_shim()
-            message = ""
-        except ShimError as exc:
-            message = exc.strerror or ""
+        message = _install_shim_message()
         after = proc.process_state()
         return (message, before.no_new_privs, before.seccomp_filters, after.no_new_privs,
                 after.seccomp_filters)
@@ -310,11 +315,7 @@ def _under_a_supervisor(answer: str) -> tuple[str, int, float]:
     supervisor = Supervisor(answer)
     supervisor.serve(install(compile_filter(flt), flags=FLAG_NEW_LISTENER))
     start = time.monotonic()
-    try:
-        install_shim()
-        message = "installed"
-    except ShimError as exc:
-        message = exc.strerror or ""
+    message = _install_shim_message()
     return message, supervisor.seen, time.monotonic() - start
 
 
