@@ -14,8 +14,8 @@ from ._lazy import exports
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .classifier import Status, Verdict, classify, eperm_is_filtered
-    from .isolate import classify_isolated
+    from .classifier import Status, Verdict, eperm_is_filtered
+    from .isolate import classify, classify_isolated
     from .proc import ProcessState, process_state
     from .syscalls import Syscall, kernel_version, lookup, native_arch
 
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 # No submodule shares a name with an export, so neither shadows the other.
 __getattr__, __dir__ = exports(__name__, globals(), {
-    "Status": "classifier", "Verdict": "classifier", "classify": "classifier",
+    "Status": "classifier", "Verdict": "classifier", "classify": "isolate",
     "eperm_is_filtered": "classifier", "classify_isolated": "isolate",
     "ProcessState": "proc", "process_state": "proc", "Syscall": "syscalls",
     "kernel_version": "syscalls", "lookup": "syscalls", "native_arch": "syscalls",

@@ -186,17 +186,11 @@ def resolve(name: str) -> Syscall | Verdict:
                    f"{name} is not part of the {native_arch().name} syscall ABI")
 
 
-def classify(name: str, *, isolate: bool = False) -> Verdict:
-    """Classify syscall *name* for the calling thread, with its evidence.
-
-    ``isolate=True`` runs the probe in a child process so that a KILL or TRAP
-    action cannot take the caller down (see :mod:`seccompat.isolate`).
+def classify(name: str) -> Verdict:
+    """Classify syscall *name* for the calling thread, with its evidence, probing in
+    this thread (``seccompat.classify(name, isolate=True)`` probes in a child).
     Raises ``LookupError`` for a name the table does not know.
     """
-    if isolate:
-        from .isolate import classify_isolated  # isolate imports this module
-
-        return classify_isolated([name])[0]
     sc = resolve(name)
     if isinstance(sc, Verdict):
         return sc

@@ -22,13 +22,14 @@ from collections.abc import Sequence
 
 from . import forking, proc
 from .classifier import Status, Verdict, cached, probe_result, remember, resolve, unprobed
+from .classifier import classify as classify_here
 from .forking import CLOSE, REPORT, Report, fork_script
 from .oracle import filter_oracle
 from .probes import PROBES
 from .raw import errno_name
 from .syscalls import Syscall, kernel_version, lookup
 
-__all__ = ["classify_isolated", "run_in_child"]
+__all__ = ["classify", "classify_isolated", "run_in_child"]
 
 
 def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
@@ -68,6 +69,17 @@ def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
                           f"{status:#x})")
         pending = [item for item in pending if item[0] not in outcomes]
     return outcomes
+
+
+def classify(name: str, *, isolate: bool = False) -> Verdict:
+    """Classify syscall *name* for the calling thread, with its evidence.
+
+    ``isolate=True`` runs the probe in a child process so that a KILL or TRAP
+    action cannot take the caller down (and asks the filter oracle where a probe
+    cannot tell); otherwise the probe runs in this thread.  Raises
+    ``LookupError`` for a name the table does not know.
+    """
+    return classify_isolated([name])[0] if isolate else classify_here(name)
 
 
 def classify_isolated(names: Sequence[str]) -> list[Verdict]:

@@ -111,22 +111,16 @@ def install(program: tuple[Insn, ...] | list[Insn] | bytes, *, flags: int = 0,
         set_no_new_privs()
     prepared = Prepared(program)
     result, err = syscall(*prepared.args(flags))
-    if not flags and (err == E.ENOSYS or (err == E.EPERM and _seccomp_filtered())):
-        # Before 3.17, or seccomp() refused by a filter (its ENOSYS, or an EPERM the
-        # classifier attributes to the filter): the prctl interface.
+    if not flags and err in (E.ENOSYS, E.EPERM):
+        # Before 3.17, or seccomp() refused by a filter (with ENOSYS or EPERM): the
+        # prctl interface installs the same program.  seccomp(SET_MODE_FILTER) has no
+        # EPERM of its own (no_new_privs missing is EACCES), and where an LSM refuses
+        # it, prctl meets the same refusal: trying it decides nothing wrongly.
         result, err = syscall(_nr("prctl"), _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
                               prepared.address, 0, 0)
     if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
         raise OSError(E.ESRCH, f"seccomp: thread {result} could not be synchronised")
     return _check(result, err, "seccomp")
-
-
-def _seccomp_filtered() -> bool:
-    """Whether seccomp(2)'s EPERM came from a filter (the probe, an unknown
-    operation, gets EPERM too) rather than the kernel."""
-    from ..classifier import eperm_is_filtered
-
-    return eperm_is_filtered("seccomp")
 
 
 def action_available(action: int) -> bool:

@@ -1,0 +1,115 @@
+"""The package's structure, as docs/architecture.md draws it: no import cycles (imports
+inside functions included), and the layers import only downwards."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from .kernel import ROOT
+
+SRC = ROOT / "src"
+PACKAGE = SRC / "seccompat"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every seccompat module *path* imports, at module level or inside a function
+    (``TYPE_CHECKING`` blocks aside: they do not run)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and \
+                node.test.id == "TYPE_CHECKING":
+            skipped |= {id(n) for sub in node.body for n in ast.walk(sub)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("seccompat")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            if not target.startswith("seccompat"):
+                continue
+            found.add(target)
+            for alias in node.names:  # "from . import raw" imports a submodule
+                candidate = f"{target}.{alias.name}"
+                if (SRC / Path(*candidate.split("."))).with_suffix(".py").exists() or \
+                        (SRC / Path(*candidate.split(".")) / "__init__.py").exists():
+                    found.add(candidate)
+    found.discard(name)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules["seccompat_pytest"] = SRC / "seccompat_pytest.py"
+    edges = {}
+    for name, path in modules.items():
+        deps = set()
+        for target in _imports(path):
+            # Importing a.b.c runs a/__init__ and a.b/__init__ as well.
+            parts = target.split(".")
+            deps |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)} & modules.keys()
+        deps.discard(name)
+        edges[name] = deps
+    return edges
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _package_inits(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """A package's ``__init__`` that only re-exports its own submodules lazily is a
+    name space, not a dependency of them: drop the edge submodule -> its package."""
+    return {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in edges.items()}
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles(_package_inits(graph())) == []
