@@ -113,3 +113,32 @@ def _package_inits(edges: dict[str, set[str]]) -> dict[str, set[str]]:
 
 def test_no_import_cycles() -> None:
     assert _cycles(_package_inits(graph())) == []
+
+
+#: The layers of docs/architecture.md, lowest first: a module imports only from its own
+#: layer or below.
+LAYERS: list[tuple[str, ...]] = [
+    ("seccompat.syscalls", "seccompat._lazy", "seccompat.files", "seccompat.fallbacks"),
+    ("seccompat.raw", "seccompat.proc", "seccompat.forking"),
+    ("seccompat.bpf",),
+    ("seccompat.policy", "seccompat.probes", "seccompat.classifier", "seccompat.oracle",
+     "seccompat.isolate", "seccompat.confirm"),
+    ("seccompat.calls", "seccompat.shim", "seccompat.profiles", "seccompat.filter_cache",
+     "seccompat.launch"),
+    ("seccompat.cli", "seccompat.shim.__main__", "seccompat.__main__", "seccompat",
+     "seccompat_pytest"),
+]
+
+
+def _layer(module: str) -> int:
+    matches = [(len(prefix), i) for i, layer in enumerate(LAYERS) for prefix in layer
+               if module == prefix or module.startswith(prefix + ".")]
+    assert matches, f"{module} is in no layer of docs/architecture.md"
+    return max(matches)[1]  # the longest prefix decides
+
+
+def test_layers_import_only_downwards() -> None:
+    upward = [f"{m} (layer {_layer(m)}) imports {d} (layer {_layer(d)})"
+              for m, deps in sorted(_package_inits(graph()).items()) for d in sorted(deps)
+              if _layer(d) > _layer(m)]
+    assert upward == []

@@ -30,6 +30,7 @@ from seccompat.profiles import (
     parse_runtime,
     translate,
 )
+from seccompat.profiles.runtimes import DropReason
 from seccompat.raw import syscall
 from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 
@@ -265,7 +266,8 @@ def test_old_libseccomp_drops_new_names() -> None:
     old = translate(parse(text), "runc:1.1.0", target="x86_64")  # libseccomp 2.5.3
     (e,) = explain(old, X86_64, ["fchmodat2"])
     assert e.verdict == "errno ENOSYS (38)"
-    assert "does not know fchmodat2" in e.dropped[0]
+    assert e.dropped[0].reason is DropReason.LIBSECCOMP_TOO_OLD
+    assert str(e.dropped[0]) == "syscalls[0]: runc:1.1.0's libseccomp does not know it"
     new = translate(parse(text), "runc:1.3.0", target="x86_64")  # libseccomp 2.5.6
     assert explain(new, X86_64, ["fchmodat2"])[0].verdict == "allow"
 

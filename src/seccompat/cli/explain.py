@@ -44,7 +44,7 @@ def explanation_json(e: Explanation) -> dict[str, Any]:
             "branches": [{"conditions": [condition_text(c) for c in b.conditions],
                           "result": _action_json(b.action), "rule": b.where}
                          for b in e.branches],
-            "otherwise": _action_json(e.otherwise), "dropped": list(e.dropped)}
+            "otherwise": _action_json(e.otherwise), "dropped": [str(d) for d in e.dropped]}
 
 
 def verdict_text(e: Explanation) -> str:

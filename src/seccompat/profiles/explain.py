@@ -9,15 +9,17 @@ precedence between stacked filters, applied within one filter as well).
 
 from __future__ import annotations
 
+import enum
 import errno as _errno
 from dataclasses import dataclass
 
 from ..bpf.insn import RET
 from ..bpf.ir import Action, ArchPolicy, ArgCmp, Op
 from ..syscalls import Arch, known, lookup, syscalls
-from .runtimes import Translation
+from .runtimes import Dropped, Translation
 
-__all__ = ["Branch", "Explanation", "describe", "differences", "explain", "policy_for"]
+__all__ = ["Branch", "Explanation", "Reason", "describe", "differences", "explain",
+           "policy_for"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,22 @@ class Branch:
     where: str
 
 
+class Reason(str, enum.Enum):
+    """Where a verdict comes from: what decisions are made on (``why`` is its text)."""
+
+    DEFAULT = "default"
+    """No rule applies: the profile's default action."""
+    RULE = "rule"
+    """An unconditional rule of the profile."""
+    ARGUMENTS = "arguments"
+    """Argument rules: the branches decide."""
+    STUB = "stub"
+    """runc's ENOSYS stub: numbered above the highest call the profile names."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Explanation:
     """The verdict for one syscall on one ABI."""
@@ -38,12 +56,14 @@ class Explanation:
     action: Action | None
     """What every call gets; None when it depends on the arguments."""
     why: str
+    """The reason, for people (rendered from :attr:`reason` and the rule's path)."""
     branches: tuple[Branch, ...] = ()
     """When it depends: the rules tried, the first that matches wins."""
     otherwise: Action | None = None
     """When it depends: what a call matching no branch gets."""
-    dropped: tuple[str, ...] = ()
+    dropped: tuple[Dropped, ...] = ()
     """Rules naming this call that the runtime left out, and why."""
+    reason: Reason = Reason.DEFAULT
 
     @property
     def verdict(self) -> str:
@@ -110,23 +130,24 @@ def _one(translation: Translation, policy: ArchPolicy, name: str, nr: int) -> Ex
             top = str(limit)
         return Explanation(name, nr, policy.above[1],
                            f"runc's ENOSYS stub: above {limit} ({top}), the highest number "
-                           "the profile names", dropped=dropped)
+                           "the profile names", dropped=dropped, reason=Reason.STUB)
     rules = policy.outcome(nr)
     branches: list[Branch] = []
     for rule in rules:
         where = _where(translation, name, rule.action, rule.conditions)
         if not rule.conditions:
             if not branches:
-                return Explanation(name, nr, rule.action, where, dropped=dropped)
+                return Explanation(name, nr, rule.action, where, dropped=dropped,
+                                   reason=Reason.RULE)
             return Explanation(name, nr, None, "argument rules", tuple(branches), rule.action,
-                               dropped)
+                               dropped, Reason.ARGUMENTS)
         branches.append(Branch(rule.conditions, rule.action, where))
     if branches:
         return Explanation(name, nr, None, "argument rules", tuple(branches), policy.default,
-                           dropped)
+                           dropped, Reason.ARGUMENTS)
     why = "the default action"
     if dropped:
-        why += " (" + "; ".join(dropped) + ")"
+        why += " (" + "; ".join(map(str, dropped)) + ")"
     return Explanation(name, nr, policy.default, why, dropped=dropped)
 
 

@@ -33,7 +33,7 @@ from ..syscalls import Arch, arch, syscalls
 from .argset import TOP as _TOP
 from .argset import ArgSet, satisfiable
 from .edit import append_items, set_in_elements, set_member, spans
-from .explain import Explanation, describe, explain
+from .explain import Explanation, Reason, describe, explain
 from .model import Condition, Profile, SyscallRule, parse
 from .runtimes import ALL_CAPS, SCMP_OPS, Runtime, arg_cmp, parse_runtime, translate
 
@@ -408,7 +408,7 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
                 # default answers; it names the call all the same.
                 by_name.setdefault(n, []).extend(() if _index(rule) in skipped else (rule,))
         # Calls runc's stub answers ENOSYS whatever the capabilities stay that way.
-        stubbed = set.intersection(*({e.name for e in explained if "stub" in e.why}
+        stubbed = set.intersection(*({e.name for e in explained if e.reason is Reason.STUB}
                                      for explained in before.values()))
         unnamed = sorted(n for n in names - unknown - stubbed if n not in by_name)
         # Named, but newer than the runtime's libseccomp: it falls to the default
@@ -614,14 +614,15 @@ def prove(original: Profile, before: dict[str, list[Explanation]], fixed: Profil
     for label, _ in _CONFIGS:
         after = explained[label]
         for o, f in zip(before[label], after, strict=True):
-            if o.name in unknown and (o.why.startswith("the default") or "stub" in o.why):
+            if o.name in unknown and o.reason in (Reason.DEFAULT, Reason.STUB):
                 if f.action is not None and f.action.kind == RET.ERRNO and \
                         f.action.data == ENOSYS:
                     proof.now_enosys.add(o.name)
                     continue
                 proof.mismatches.append(f"{label}: {o.name}: {o.verdict} became {f.verdict}, "
                                         "not ENOSYS")
-            elif (o.name in either or "stub" in o.why) and _one_of(f, o.action, old_errno):
+            elif (o.name in either or o.reason is Reason.STUB) and _one_of(f, o.action,
+                                                                          old_errno):
                 proof.unchanged += 1
             else:
                 relaxed = (Action.errno(old_errno), Action.errno(ENOSYS)) \

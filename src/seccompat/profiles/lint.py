@@ -20,9 +20,9 @@ from ..oracle import UNFILTERED
 from ..probes import PROBES
 from ..syscalls import Arch, arch, known, lookup, names
 from .argset import satisfiable
-from .explain import explain
+from .explain import Reason, explain
 from .model import Profile, ProfileError, SyscallRule
-from .runtimes import Runtime, Translation, arg_cmp, libseccomp_release, translate
+from .runtimes import DropReason, Runtime, Translation, arg_cmp, libseccomp_release, translate
 
 __all__ = ["CHECKS", "Finding", "lint"]
 
@@ -160,8 +160,8 @@ def _translated(profile: Profile, tr: Translation, abi: Arch) -> Iterable[Findin
         if e.action is None or e.action.kind != RET.ERRNO or e.action.data == _errno.ENOSYS:
             continue
         on_purpose = outcome is not None and (outcome.rules or any(
-            "libseccomp does not know" not in why for why in outcome.dropped))
-        if on_purpose or e.name in unfiltered or not e.why.startswith("the default"):
+            d.reason is not DropReason.LIBSECCOMP_TOO_OLD for d in outcome.dropped))
+        if on_purpose or e.name in unfiltered or e.reason is not Reason.DEFAULT:
             continue  # allowed, denied, or dropped by a condition, on purpose
         since = lookup(e.name, abi).since
         spec = PROBES.get(e.name)

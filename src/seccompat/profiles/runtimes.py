@@ -26,6 +26,7 @@ Which names a libseccomp knows follows the kernel its table was generated from
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -250,13 +251,42 @@ def _table_kernel(libseccomp: Version) -> tuple[int, int]:
     return best
 
 
+class DropReason(str, enum.Enum):
+    """Why a runtime left a rule's name out of the filter."""
+
+    EXCLUDED = "excluded"
+    """The rule's excludes hold (the engine drops it)."""
+    INCLUDES_FAIL = "includes do not hold"
+    """The rule's includes do not hold (the engine drops it)."""
+    UNKNOWN_NAME = "unknown syscall"
+    """No ABI has a call by that name."""
+    LIBSECCOMP_TOO_OLD = "libseccomp does not know it"
+    """The call exists, but the runtime's libseccomp cannot name it."""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """One rule's name the runtime left out: where, and why (``str()`` renders it)."""
+
+    path: str
+    reason: DropReason
+    runtime: str = ""
+
+    def __str__(self) -> str:
+        if self.reason is DropReason.LIBSECCOMP_TOO_OLD:
+            return f"{self.path}: {self.runtime}'s libseccomp does not know it"
+        if self.reason is DropReason.INCLUDES_FAIL:
+            return f"{self.path}: its includes do not hold"
+        return f"{self.path}: {self.reason.value}"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Why a syscall gets what it gets (for explain)."""
 
     rules: tuple[tuple[str, Rule], ...]
     """(where in the file, the rule) that apply, most restrictive first."""
-    dropped: tuple[str, ...] = ()
+    dropped: tuple[Dropped, ...] = ()
     """Why rules naming this call were left out (a condition, an unknown name)."""
 
 
@@ -349,18 +379,19 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         default_errno = None
     arch_names = profile.arch_names(host)
     rules: list[SyscallRule] = []
-    dropped: dict[str, list[str]] = {}
+    dropped: dict[str, list[Dropped]] = {}
     for rule in profile.syscalls:
         if rt.engine in ("docker", "podman"):
             if not rule.excludes.empty and _applies(rule.excludes, cap_set, goarch, kernel,
                                                     engine, include=False):
                 for n in rule.names:
-                    dropped.setdefault(n, []).append(f"{rule.path}: excluded")
+                    dropped.setdefault(n, []).append(Dropped(rule.path, DropReason.EXCLUDED))
                 continue
             if not rule.includes.empty and not _applies(rule.includes, cap_set, goarch, kernel,
                                                         engine, include=True):
                 for n in rule.names:
-                    dropped.setdefault(n, []).append(f"{rule.path}: its includes do not hold")
+                    dropped.setdefault(n, []).append(Dropped(rule.path,
+                                                             DropReason.INCLUDES_FAIL))
                 continue
         drop = not rt.keeps_errno_ret and rule.errno_ret is not None
         rules.append(replace(rule, errno_ret=None) if drop else rule)
@@ -391,11 +422,12 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
                 sc = find(name, abi)
                 if sc is None:
                     if not known(name):
-                        dropped.setdefault(name, []).append(f"{rule.path}: unknown syscall")
+                        dropped.setdefault(name, []).append(Dropped(rule.path,
+                                                                    DropReason.UNKNOWN_NAME))
                     continue
                 if sc.since > table_kernel:
                     dropped.setdefault(name, []).append(
-                        f"{rule.path}: {rt.label()}'s libseccomp does not know {name}")
+                        Dropped(rule.path, DropReason.LIBSECCOMP_TOO_OLD, rt.label()))
                     continue
                 highest = max(highest, sc.number)
                 if action == default:
