@@ -318,10 +318,12 @@ def _fallback(path: Any, raw: bytes, mode: int, dir_fd: int, flags: int) -> None
 
 def _access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = False,
             follow_symlinks: bool = True) -> bool:
-    """``os.access`` with the same signature, right under a seccomp filter.
+    """``os.access`` with the same signature, right under a seccomp filter:
+    faccessat2(2) first, and when the kernel lacks it or a filter blocks it, the
+    checks emulated in the kernel's order (see :func:`faccessat2`).
 
     True when access is granted, False for any error, as ``os.access``; bad
-    arguments raise TypeError or ValueError.  See :func:`faccessat2`.
+    arguments raise TypeError or ValueError.
     """
     flags = (AT_EACCESS if effective_ids else 0) | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
     try:
