@@ -118,7 +118,8 @@ def test_no_import_cycles() -> None:
 #: The layers of docs/architecture.md, lowest first: a module imports only from its own
 #: layer or below.
 LAYERS: list[tuple[str, ...]] = [
-    ("seccompat.syscalls", "seccompat._lazy", "seccompat.files", "seccompat.fallbacks"),
+    ("seccompat.syscalls", "seccompat._lazy", "seccompat.files", "seccompat.fallbacks",
+     "seccompat.capabilities"),
     ("seccompat.raw", "seccompat.proc", "seccompat.forking"),
     ("seccompat.bpf",),
     ("seccompat.policy", "seccompat.probes", "seccompat.classifier", "seccompat.oracle",

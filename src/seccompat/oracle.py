@@ -43,8 +43,8 @@ from .bpf.insn import BPF_K, BPF_RET, RET, stmt
 from .bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
 from .bpf.load import FLAG_NEW_LISTENER, Prepared, no_new_privs_args
 from .forking import ABORT, REPORT, Report, fork_script
-from .raw import syscall
-from .syscalls import kernel_version, lookup, native_arch
+from .raw import nr, syscall
+from .syscalls import kernel_version, native_arch
 
 __all__ = ["UNFILTERED", "OracleResult", "filter_oracle", "oracle_args", "scan"]
 
@@ -61,7 +61,7 @@ _ORIG_RAX = 15 * 8  # offsetof(struct user_regs_struct, orig_rax)
 _DATA = 0x5EC  # our SECCOMP_RET_TRACE data, read back with PTRACE_GETEVENTMSG
 _MAGIC = 0x5EC0_0A4C_1E00_0000  # fills unused argument slots; both halves matter
 
-_NR_READ, _NR_PRCTL = lookup("read").number, lookup("prctl").number
+_NR_READ, _NR_PRCTL = nr("read"), nr("prctl")
 _PR_SET_DUMPABLE = 4
 _GO = ctypes.create_string_buffer(1)  # the child reads the tracer's go-ahead into it
 _LISTENER_CHECK = Prepared((stmt(BPF_RET | BPF_K, RET.ALLOW),))  # allows all, with a listener
@@ -91,14 +91,14 @@ def oracle_args(args: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _ptrace(request: int, pid: int, addr: int = 0, data: int = 0) -> tuple[int, int]:
-    return syscall(lookup("ptrace").number, request, pid, addr, data)
+    return syscall(nr("ptrace"), request, pid, addr, data)
 
 
 def filter_oracle(name: str, args: tuple[int, ...] = ()) -> OracleResult:
     """Ask the installed filters about syscall *name* with *args*, without running it."""
     if name in UNFILTERED.get(native_arch().name, ()):
         return OracleResult("unavailable", None, f"{name} bypasses seccomp on this ABI")
-    return scan([(lookup(name).number, args)])[0]
+    return scan([(nr(name), args)])[0]
 
 
 def scan(calls: Sequence[tuple[int, tuple[int, ...]]], *, pad: bool = True,
@@ -110,14 +110,14 @@ def scan(calls: Sequence[tuple[int, tuple[int, ...]]], *, pad: bool = True,
     traced child, plus one per KILL answer (and per passing call on ABIs where the
     tracer cannot skip a syscall).
     """
-    entries = [(nr, oracle_args(tuple(args)) if pad else (*args, *(0,) * (6 - len(args))))
-               for nr, args in calls]
+    entries = [(number, oracle_args(tuple(args)) if pad else (*args, *(0,) * (6 - len(args))))
+               for number, args in calls]
     rules: dict[int, list[Rule]] = {}
-    for nr, full in entries:
+    for number, full in entries:
         key = tuple(ArgCmp(i, Op.EQ, v & 0xFFFFFFFFFFFFFFFF) for i, v in enumerate(full))
         rule = Rule(Action.trace(_DATA), key)
-        if rule not in rules.setdefault(nr, []):
-            rules[nr].append(rule)
+        if rule not in rules.setdefault(number, []):
+            rules[number].append(rule)
     native = native_arch()
     prepared = Prepared(compile_filter(Filter(
         (ArchPolicy(native, Action.allow(), {nr: tuple(r) for nr, r in rules.items()}),),

@@ -12,11 +12,10 @@ import errno
 import os
 from dataclasses import dataclass
 
-from .raw import syscall
-from .syscalls import lookup
+from .capabilities import CAPABILITIES
+from .raw import nr, syscall
 
 __all__ = [
-    "CAP",
     "PROC_SUPER_MAGIC",
     "PROC_USER_INIT_INO",
     "Mount",
@@ -39,30 +38,6 @@ __all__ = [
     "thread_count",
 ]
 
-#: capabilities(7) numbers used by gates and wrappers.
-CAP = {
-    "CAP_CHOWN": 0,
-    "CAP_DAC_OVERRIDE": 1,
-    "CAP_DAC_READ_SEARCH": 2,
-    "CAP_FOWNER": 3,
-    "CAP_KILL": 5,
-    "CAP_SETGID": 6,
-    "CAP_SETUID": 7,
-    "CAP_LINUX_IMMUTABLE": 9,
-    "CAP_NET_ADMIN": 12,
-    "CAP_IPC_LOCK": 14,
-    "CAP_SYS_MODULE": 16,
-    "CAP_SYS_CHROOT": 18,
-    "CAP_SYS_PTRACE": 19,
-    "CAP_SYS_ADMIN": 21,
-    "CAP_SYS_NICE": 23,
-    "CAP_SYS_RESOURCE": 24,
-    "CAP_MKNOD": 27,
-    "CAP_AUDIT_WRITE": 29,
-    "CAP_SYSLOG": 34,
-    "CAP_PERFMON": 38,
-    "CAP_BPF": 39,
-}
 
 _PR_GET_SECCOMP = 21
 _PR_GET_NO_NEW_PRIVS = 39
@@ -110,7 +85,7 @@ def _field(status: bytes, key: bytes) -> bytes | None:
 
 
 def _prctl(option: int) -> int | None:
-    result, err = syscall(lookup("prctl").number, option, 0, 0, 0, 0)
+    result, err = syscall(nr("prctl"), option, 0, 0, 0, 0)
     return None if err else result
 
 
@@ -189,7 +164,7 @@ def cap_permitted() -> int:
 
 def has_capability(name: str) -> bool:
     """Whether the calling thread has capability *name* (``"CAP_SYS_ADMIN"``) effective."""
-    return bool(process_state().cap_effective >> CAP[name] & 1)
+    return bool(process_state().cap_effective >> CAPABILITIES[name] & 1)
 
 
 # --- user namespaces: where a capability counts ---------------------------------

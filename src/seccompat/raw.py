@@ -29,7 +29,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "fast", "libc", "syscall"]
+__all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "fast", "known_numbers", "libc", "nr",
+           "syscall"]
 
 libc = ctypes.CDLL(None, use_errno=True)
 _libc_syscall = libc.syscall
@@ -82,6 +83,26 @@ except ImportError:
     fast = None
     syscall = ctypes_syscall
     IMPLEMENTATION = "ctypes"
+
+
+_NUMBERS: dict[str, int] = {}
+
+
+def nr(name: str) -> int:
+    """This ABI's number for syscall *name*, looked up in the table once (LookupError
+    for a name the ABI lacks).  The one way every layer gets a number."""
+    number = _NUMBERS.get(name)
+    if number is None:
+        from .syscalls import lookup  # the table costs ~35 ms to import: only when asked
+
+        number = _NUMBERS[name] = lookup(name).number
+    return number
+
+
+def known_numbers(numbers: dict[str, int]) -> None:
+    """Seed :func:`nr` (``seccompat run``'s cached path knows the numbers it needs
+    without importing the table)."""
+    _NUMBERS.update(numbers)
 
 
 def errno_name(err: int) -> str:

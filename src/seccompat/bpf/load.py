@@ -12,24 +12,12 @@ import ctypes
 import errno as E
 import os
 
-from ..raw import syscall
+from ..raw import nr, syscall
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .insn import Insn
 
-
-#: Syscall numbers on this ABI, filled from the table on first use (or, by
-#: ``seccompat run``'s cached path, from its cache entry without loading the table).
-NUMBERS: dict[str, int] = {}
-
-
-def _nr(name: str) -> int:
-    if name not in NUMBERS:
-        from ..syscalls import lookup
-
-        NUMBERS[name] = lookup(name).number
-    return NUMBERS[name]
 
 __all__ = [
     "FLAG_LOG",
@@ -88,12 +76,12 @@ class Prepared:
 
     def args(self, flags: int = 0) -> tuple[int, int, int, int]:
         """``(nr, op, flags, fprog)`` for seccomp(SECCOMP_SET_MODE_FILTER)."""
-        return _nr("seccomp"), _SECCOMP_SET_MODE_FILTER, flags, self.address
+        return nr("seccomp"), _SECCOMP_SET_MODE_FILTER, flags, self.address
 
 
 def no_new_privs_args() -> tuple[int, ...]:
     """``(nr, ...)`` for prctl(PR_SET_NO_NEW_PRIVS, 1)."""
-    return _nr("prctl"), _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0
+    return nr("prctl"), _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0
 
 
 def install(program: tuple[Insn, ...] | list[Insn] | bytes, *, flags: int = 0,
@@ -116,7 +104,7 @@ def install(program: tuple[Insn, ...] | list[Insn] | bytes, *, flags: int = 0,
         # prctl interface installs the same program.  seccomp(SET_MODE_FILTER) has no
         # EPERM of its own (no_new_privs missing is EACCES), and where an LSM refuses
         # it, prctl meets the same refusal: trying it decides nothing wrongly.
-        result, err = syscall(_nr("prctl"), _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
+        result, err = syscall(nr("prctl"), _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
                               prepared.address, 0, 0)
     if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
         raise OSError(E.ESRCH, f"seccomp: thread {result} could not be synchronised")
@@ -127,7 +115,7 @@ def action_available(action: int) -> bool:
     """Whether the kernel knows a SECCOMP_RET_* action (4.14+ can say; older kernels
     know ALLOW, ERRNO, TRAP, TRACE and KILL_THREAD)."""
     value = ctypes.c_uint32(action)
-    _, err = syscall(_nr("seccomp"), _SECCOMP_GET_ACTION_AVAIL, 0,
+    _, err = syscall(nr("seccomp"), _SECCOMP_GET_ACTION_AVAIL, 0,
                      ctypes.addressof(value))
     if err == E.EINVAL:
         return False

@@ -28,12 +28,11 @@ from typing import Any, TypeVar
 from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
 from ..confirm import CONFIRMED, confirmed, confirmed_before
 from ..probes import PROBES, ProbeSpec
-from ..raw import fast, syscall
-from ..syscalls import lookup
+from ..raw import fast, nr, syscall
 
-__all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FALLBACK", "NR",
+__all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FALLBACK",
            "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg",
-           "flags_arg", "fs_path", "os_dir_fd", "oserror", "to_fd", "unavailable"]
+           "flags_arg", "fs_path", "int_arg", "os_dir_fd", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
 #: The *at() flags the wrappers share (fcntl.h).
@@ -59,28 +58,6 @@ class SyscallUnavailable(OSError):
 
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _local = threading.local()
-_NUMBERS: dict[str, int] = {}
-
-
-def _number(name: str) -> int:
-    nr = _NUMBERS.get(name)
-    if nr is None:
-        nr = _NUMBERS[name] = lookup(name).number
-    return nr
-
-
-class _Numbers:
-    """``NR.statx``: this ABI's number for a syscall, looked up once."""
-
-    def __getattr__(self, name: str) -> int:
-        value = _number(name)
-        setattr(self, name, value)  # a plain attribute from now on
-        return value
-
-
-NR = _Numbers()
-
-
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -96,7 +73,7 @@ def c_entry(syscall_name: str, entry: str, implementation: _F,
     if fast is None or not hasattr(fast, "set_wrapper"):
         return implementation
     spec = PROBES[syscall_name]
-    fast.set_wrapper(entry, _number(syscall_name), implementation, fallback, spec.kept)
+    fast.set_wrapper(entry, nr(syscall_name), implementation, fallback, spec.kept)
     found: _F = getattr(fast, entry)
     return found
 
@@ -141,7 +118,7 @@ def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
                 or confirmed_before(name, spec, args)):
             _doom(doomed, name, spec, probe)  # the C entries may not know this key yet
             return FALLBACK
-    result, err = syscall(_number(name), *args)
+    result, err = syscall(nr(name), *args)
     if err == 0:
         return result
     if err not in (E.ENOSYS, E.EPERM):
@@ -210,11 +187,9 @@ class FdOutOfRange(OverflowError, ValueError):
 def to_fd(value: Any, name: str) -> int:
     """An int file descriptor, as ``os`` takes one: TypeError for another type,
     FdOutOfRange outside the C int range (a negative one is the kernel's EBADF)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        if hasattr(value, "fileno"):
-            value = value.fileno()
-        else:
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if (isinstance(value, bool) or not isinstance(value, int)) and hasattr(value, "fileno"):
+        value = value.fileno()
+    value = int_arg(value, name)
     if value >= 2**31:
         raise FdOutOfRange(f"{name}: fd is greater than maximum")
     if value < -(2**31):
@@ -232,9 +207,18 @@ def os_dir_fd(fd: int) -> int | None:
     return None if fd == AT_FDCWD else fd
 
 
-def flags_arg(value: Any, name: str = "flags") -> int:
+def int_arg(value: object, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """*value* as an int argument, as ``os`` takes one: TypeError for another type
+    (a bool too), ValueError outside ``lo <= value < hi`` (either bound optional)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not 0 <= value < 2**32:
-        raise ValueError(f"{name} {value} is out of range for an unsigned int")
-    return value
+    if (lo is not None and value < lo) or (hi is not None and value >= hi):
+        low = "" if lo is None else f"{lo}"
+        high = "" if hi is None else f"{hi - 1}"
+        raise ValueError(f"{name} {value} is out of range {low}..{high}")
+    return int(value)
+
+
+def flags_arg(value: object, name: str = "flags") -> int:
+    """An unsigned int flags word."""
+    return int_arg(value, name, 0, 2**32)

@@ -8,7 +8,16 @@ import stat
 from typing import Any
 
 from ..proc import procfs_trusted
-from ._kernel import AT_SYMLINK_NOFOLLOW, FALLBACK, attempt, dir_fd_arg, fs_path, os_dir_fd, oserror
+from ._kernel import (
+    AT_SYMLINK_NOFOLLOW,
+    FALLBACK,
+    attempt,
+    dir_fd_arg,
+    fs_path,
+    int_arg,
+    os_dir_fd,
+    oserror,
+)
 
 __all__ = ["fchmodat2"]
 
@@ -22,10 +31,7 @@ def fchmodat2(path: Any, mode: int, *, dir_fd: Any = None, follow_symlinks: bool
     without a trustworthy /proc it refuses with EOPNOTSUPP.
     """
     raw = fs_path(path)
-    if isinstance(mode, bool) or not isinstance(mode, int):
-        raise TypeError(f"mode must be an int, not {type(mode).__name__}")
-    if not 0 <= mode < 2**32:
-        raise ValueError(f"mode {mode} is out of range")
+    mode = int_arg(mode, "mode", 0, 2**32)
     fd = dir_fd_arg(dir_fd)
     flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
     try:

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from ..proc import mount_of
-from ._kernel import FALLBACK, attempt, c_entry, oserror, to_fd
+from ._kernel import FALLBACK, attempt, c_entry, int_arg, oserror, to_fd
 from .stat import STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["copy_file_range"]
@@ -21,14 +21,13 @@ __all__ = ["copy_file_range"]
 _CHUNK = 1 << 20
 
 
-def _offset(value: Any, name: str) -> int | None:
+def _offset(value: object, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
-    if value < 0:
+    offset = int_arg(value, name)
+    if offset < 0:
         raise oserror(E.EINVAL)
-    return value
+    return offset
 
 
 _LOFF_MAX = 2**63 - 1  # MAX_LFS_FILESIZE, the largest s_maxbytes of any file system
@@ -115,10 +114,7 @@ def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = No
     differences are listed in docs/compatibility.md.
     """
     src, dst = to_fd(src, "src"), to_fd(dst, "dst")
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise TypeError(f"count must be an int, not {type(count).__name__}")
-    if count < 0:
-        raise ValueError("count must be non-negative")
+    count = int_arg(count, "count", 0)
     off_src, off_dst = _offset(offset_src, "offset_src"), _offset(offset_dst, "offset_dst")
     in_off, out_off = ctypes.c_int64(off_src or 0), ctypes.c_int64(off_dst or 0)
     args = (src, ctypes.addressof(in_off) if off_src is not None else 0, dst,

@@ -46,18 +46,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import proc
-from ..raw import syscall
+from ..capabilities import CAPABILITIES
+from ..raw import nr, syscall
 from ._kernel import (
     AT_EACCESS,
     AT_EMPTY_PATH,
     AT_SYMLINK_NOFOLLOW,
     FALLBACK,
-    NR,
     attempt,
     c_entry,
     dir_fd_arg,
     flags_arg,
     fs_path,
+    int_arg,
     os_dir_fd,
     oserror,
 )
@@ -100,8 +101,8 @@ def _creds(effective: bool) -> _Creds:
 def _fs_ids() -> tuple[int, int]:
     """This thread's filesystem uid and gid: setfsuid(2)/setfsgid(2) with an invalid
     id change nothing and return the current one; /proc when a filter refuses them."""
-    uid, err = syscall(NR.setfsuid, _INVALID_ID)
-    gid, err2 = syscall(NR.setfsgid, _INVALID_ID)
+    uid, err = syscall(nr("setfsuid"), _INVALID_ID)
+    gid, err2 = syscall(nr("setfsgid"), _INVALID_ID)
     return (uid, gid) if not err and not err2 else proc.fs_ids()
 
 
@@ -169,8 +170,8 @@ def _generic_permission(st: os.stat_result, acl: bytes | None, creds: _Creds, wa
 
 
 _CAP_VERSION_3 = 0x20080522
-_CAP_DAC_OVERRIDE = proc.CAP["CAP_DAC_OVERRIDE"]
-_CAP_DAC_READ_SEARCH = proc.CAP["CAP_DAC_READ_SEARCH"]
+_CAP_DAC_OVERRIDE = CAPABILITIES["CAP_DAC_OVERRIDE"]
+_CAP_DAC_READ_SEARCH = CAPABILITIES["CAP_DAC_READ_SEARCH"]
 _INVALID_ID = 0xFFFFFFFF  # (uid_t)-1
 _CAP_HEADER = struct.Struct("=II")
 _CAP_DATA = struct.Struct("=6I")
@@ -179,7 +180,7 @@ _CAP_DATA = struct.Struct("=6I")
 def _capget() -> tuple[int, int, int] | None:
     """This thread's (effective, permitted, inheritable) capability masks (capget(2))."""
     header, data = bytearray(_CAP_HEADER.pack(_CAP_VERSION_3, 0)), bytearray(_CAP_DATA.size)
-    _, err = syscall(NR.capget, header, data)
+    _, err = syscall(nr("capget"), header, data)
     if err:
         return None
     eff_lo, prm_lo, inh_lo, eff_hi, prm_hi, inh_hi = _CAP_DATA.unpack(data)
@@ -192,7 +193,7 @@ def _capset(effective: int, permitted: int, inheritable: int) -> bool:
     data = _CAP_DATA.pack(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
                           inheritable & 0xFFFFFFFF, effective >> 32, permitted >> 32,
                           inheritable >> 32)
-    _, err = syscall(NR.capset, header, data)
+    _, err = syscall(nr("capset"), header, data)
     return err == 0
 
 
@@ -208,15 +209,15 @@ def _override_creds() -> Iterator[bool]:
     if old_caps is None:
         yield False
         return
-    syscall(NR.setfsgid, gid)
-    syscall(NR.setfsuid, uid)
+    syscall(nr("setfsgid"), gid)
+    syscall(nr("setfsuid"), uid)
     wanted = old_caps[1] if uid == 0 else 0
     ok = _capset(wanted, old_caps[1], old_caps[2]) and _fs_ids() == (uid, gid)
     try:
         yield ok
     finally:
-        syscall(NR.setfsuid, old_fs[0])
-        syscall(NR.setfsgid, old_fs[1])
+        syscall(nr("setfsuid"), old_fs[0])
+        syscall(nr("setfsgid"), old_fs[1])
         _capset(*old_caps)
 
 
@@ -281,8 +282,7 @@ def _faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> 
     in this module, whose residual differences (LSMs, id mapping) are listed there.
     """
     raw = fs_path(path)
-    if isinstance(mode, bool) or not isinstance(mode, int):
-        raise TypeError(f"mode must be an int, not {type(mode).__name__}")
+    mode = int_arg(mode, "mode")
     flags = flags_arg(flags)
     fd = dir_fd_arg(dir_fd)
     if not -(2**31) <= mode < 2**31:

@@ -7,8 +7,17 @@ import fcntl
 import os
 import resource
 
-from ..raw import syscall
-from ._kernel import FALLBACK, NR, FdOutOfRange, attempt, c_entry, flags_arg, oserror, unavailable
+from ..raw import nr, syscall
+from ._kernel import (
+    FALLBACK,
+    FdOutOfRange,
+    attempt,
+    c_entry,
+    flags_arg,
+    int_arg,
+    oserror,
+    unavailable,
+)
 
 __all__ = ["CLOSE_RANGE_CLOEXEC", "CLOSE_RANGE_UNSHARE", "close_range"]
 
@@ -39,9 +48,7 @@ def _close_range(first: int, last: int, flags: int = 0) -> None:
     number below RLIMIT_NOFILE).
     """
     for value, name in ((first, "first"), (last, "last")):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-        if not 0 <= value <= _UINT_MAX:  # an unsigned int: the kernel's fd range
+        if not 0 <= int_arg(value, name) <= _UINT_MAX:  # an unsigned int: the kernel's fd range
             raise FdOutOfRange(f"{name} {value} is out of range 0..2**32-1")
     flags = flags_arg(flags)
     try:
@@ -59,7 +66,7 @@ def _fallback(first: int, last: int, flags: int = 0) -> None:
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise oserror(E.EINVAL)
     if flags & CLOSE_RANGE_UNSHARE:
-        _, err = syscall(NR.unshare, _CLONE_FILES)
+        _, err = syscall(nr("unshare"), _CLONE_FILES)
         if err in (E.EPERM, E.ENOSYS):  # unshare(2) is filtered too: cannot emulate
             raise unavailable("close_range", "CLOSE_RANGE_UNSHARE needs unshare(CLONE_FILES), "
                               f"which answered {E.errorcode[err]}")

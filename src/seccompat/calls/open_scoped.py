@@ -8,14 +8,14 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from ..raw import fast
+from ..raw import fast, nr
 from ._kernel import (
     FALLBACK,
-    NR,
     attempt,
     dir_fd_arg,
     flags_arg,
     fs_path,
+    int_arg,
     os_dir_fd,
     oserror,
     to_fd,
@@ -97,10 +97,7 @@ def _openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: 
     raw = fs_path(path)
     flags = flags_arg(flags) | os.O_CLOEXEC
     resolve = flags_arg(resolve, "resolve")
-    if isinstance(mode, bool) or not isinstance(mode, int):
-        raise TypeError(f"mode must be an int, not {type(mode).__name__}")
-    if not 0 <= mode < 2**32:
-        raise ValueError(f"mode {mode} is out of range")
+    mode = int_arg(mode, "mode", 0, 2**32)
     if not flags & os.O_CREAT and (flags & os.O_TMPFILE) != os.O_TMPFILE:
         mode = 0  # os.open ignores it there; openat2 would refuse it
     fd = dir_fd_arg(dir_fd)
@@ -121,7 +118,7 @@ openat2 = _openat2
 if fast is not None and hasattr(fast, "openat2"):
     # The C entry handles the plain case itself (os.open's cost) and hands
     # everything else, with the same arguments, to _openat2 (same signature).
-    fast.set_openat2(NR.openat2, _openat2)
+    fast.set_openat2(nr("openat2"), _openat2)
     openat2 = fast.openat2
 
 

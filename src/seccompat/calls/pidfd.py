@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._kernel import FALLBACK, attempt, flags_arg, oserror, to_fd, unavailable
+from ._kernel import FALLBACK, attempt, flags_arg, int_arg, oserror, to_fd, unavailable
 
 __all__ = ["PIDFD_NONBLOCK", "PIDFD_THREAD", "pidfd_getfd", "pidfd_open", "pidfd_send_signal"]
 
@@ -34,9 +34,7 @@ def pidfd_open(pid: int, flags: int = 0) -> int:
 
     Linux 5.3.  No fallback: raises SyscallUnavailable when blocked or missing.
     """
-    if isinstance(pid, bool) or not isinstance(pid, int):
-        raise TypeError(f"pid must be an int, not {type(pid).__name__}")
-    return _call("pidfd_open", (pid, flags_arg(flags)))
+    return _call("pidfd_open", (int_arg(pid, "pid"), flags_arg(flags)))
 
 
 def pidfd_send_signal(pidfd: Any, sig: int, siginfo: None = None, flags: int = 0) -> None:
@@ -46,9 +44,8 @@ def pidfd_send_signal(pidfd: Any, sig: int, siginfo: None = None, flags: int = 0
     """
     if siginfo is not None:
         raise ValueError("siginfo is not supported; pass None")
-    if isinstance(sig, bool) or not isinstance(sig, int):
-        raise TypeError(f"sig must be an int, not {type(sig).__name__}")
-    _call("pidfd_send_signal", (to_fd(pidfd, "pidfd"), sig, 0, flags_arg(flags)))
+    _call("pidfd_send_signal", (to_fd(pidfd, "pidfd"), int_arg(sig, "sig"), 0,
+                                flags_arg(flags)))
 
 
 def pidfd_getfd(pidfd: Any, targetfd: int, flags: int = 0) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno as E
 import os
 
-from ._kernel import FALLBACK, attempt, c_entry, flags_arg, oserror
+from ._kernel import FALLBACK, attempt, c_entry, flags_arg, int_arg, oserror
 
 __all__ = ["GRND_INSECURE", "GRND_NONBLOCK", "GRND_RANDOM", "getrandom"]
 
@@ -22,10 +22,7 @@ def _getrandom(size: int, flags: int = 0) -> bytes:
     GRND_NONBLOCK; it cannot tell an uninitialised pool without GRND_NONBLOCK.
     At most 32 MiB are returned per call (a short read, which the API allows).
     """
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise TypeError(f"size must be an int, not {type(size).__name__}")
-    if not 0 <= size < 2**63:
-        raise ValueError(f"size {size} out of range 0..2**63-1")
+    size = int_arg(size, "size", 0, 2**63)
     flags = flags_arg(flags)
     size = min(size, _MAX_PER_CALL)
     buf = bytearray(size)

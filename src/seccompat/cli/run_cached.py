@@ -79,7 +79,7 @@ def try_cached(argv: Sequence[str]) -> int | None:
         print(f"seccompat: warning: {warning}", file=sys.stderr)
     if verbose:
         print(f"seccompat: {description} (cached)", file=sys.stderr)
-    from ..bpf.load import NUMBERS
+    from ..raw import known_numbers
 
-    NUMBERS.update(numbers)
+    known_numbers(numbers)
     return launch(command, program)
