@@ -12,7 +12,7 @@ from typing import Any
 from ..profiles import parse_runtime
 from ..profiles.fix import FixError, FixResult, fix
 from ..profiles.model import read
-from .output import UsageError, print_json
+from .output import UsageError, name_list, print_json
 from .profile_args import target_options, usage_errors
 
 HELP = "rewrite a profile so calls it did not know get ENOSYS, keeping its deliberate denials"
@@ -91,7 +91,7 @@ def _write(path: str, text: str, mode: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    keep = [n.strip() for item in args.keep for n in item.split(",") if n.strip()]
+    keep = name_list(args.keep)
     abi, kernel = target_options(args)
     with usage_errors(args.profile):
         runtime = parse_runtime(args.runtime)

@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-__all__ = ["UsageError", "errno_fields", "print_json", "table"]
+__all__ = ["UsageError", "errno_fields", "name_list", "print_json", "table"]
 
 
 class UsageError(Exception):
@@ -32,6 +32,11 @@ def errno_fields(err: int | None) -> dict[str, int | str | None]:
     if err is None:
         return {"errno": None, "errno_name": None}
     return {"errno": err, "errno_name": _errno.errorcode.get(err, f"errno {err}")}
+
+
+def name_list(values: Sequence[str]) -> list[str]:
+    """A repeatable, comma-separated option's names: ``--deny a,b --deny c``."""
+    return [name.strip() for item in values for name in item.split(",") if name.strip()]
 
 
 def print_json(value: Any, out: TextIO = sys.stdout) -> None:

@@ -12,7 +12,7 @@ from ..bpf.insn import pack
 from ..filter_cache import store
 from ..policy import container_filter, describe_denial
 from ..syscalls import lookup, number_text, parse_version
-from .output import UsageError
+from .output import UsageError, name_list
 from .profile_args import add_profile_args, translated
 from .run_cached import cache_key, launch
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             newer_than = parse_version(args.deny_newer_than)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    deny = [n.strip() for item in args.deny for n in item.split(",") if n.strip()]
+    deny = name_list(args.deny)
     action = _denied_action(args)
     try:
         flt = container_filter(deny=deny, newer_than=newer_than, action=action)

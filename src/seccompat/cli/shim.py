@@ -13,7 +13,7 @@ from ..launch import EXIT_OURS, LaunchError, run_command
 from ..proc import has_capability, process_state
 from ..raw import errno_name
 from ..shim import ShimPlan, plan, shim_filter
-from .output import UsageError, print_json, table
+from .output import UsageError, name_list, print_json, table
 
 HELP = "run a command with EPERM for new syscalls turned into ENOSYS"
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no command given (seccompat shim [OPTIONS] -- CMD ..., or --dry-run)")
     only = None
     if args.only:
-        only = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
+        only = name_list(args.only)
     try:
         shim = plan(all_filtered=args.all_filtered, only=only)
     except LookupError as exc:
