@@ -119,7 +119,7 @@ def test_no_import_cycles() -> None:
 #: layer or below.
 LAYERS: list[tuple[str, ...]] = [
     ("seccompat.syscalls", "seccompat._lazy", "seccompat.files", "seccompat.fallbacks",
-     "seccompat.capabilities"),
+     "seccompat.capabilities", "seccompat.errors"),
     ("seccompat.raw", "seccompat.proc", "seccompat.forking"),
     ("seccompat.bpf",),
     ("seccompat.policy", "seccompat.probes", "seccompat.classifier", "seccompat.oracle",
@@ -143,3 +143,29 @@ def test_layers_import_only_downwards() -> None:
               for m, deps in sorted(_package_inits(graph()).items()) for d in sorted(deps)
               if _layer(d) > _layer(m)]
     assert upward == []
+
+
+def test_every_error_of_ours_derives_from_seccompat_error() -> None:
+    """One base for the package's own errors, each also the builtin kind a caller
+    catches (OSError, ValueError ...); no OSError of ours folds text into strerror."""
+    import inspect
+    import pkgutil
+
+    import seccompat
+    from seccompat.errors import SeccompatError
+
+    errors = []
+    for info in pkgutil.walk_packages(seccompat.__path__, "seccompat."):
+        if info.name.endswith("__main__"):
+            continue
+        module = __import__(info.name, fromlist=["_"])
+        errors += [obj for _, obj in inspect.getmembers(module, inspect.isclass)
+                   if issubclass(obj, BaseException) and obj.__module__ == info.name
+                   and not obj.__name__.startswith("_")]
+    assert errors
+    assert [e.__name__ for e in errors if not issubclass(e, SeccompatError)] == []
+    from seccompat.calls import SyscallUnavailable
+
+    exc = SyscallUnavailable("pidfd_open", None, "no emulation")
+    assert (exc.errno, exc.strerror) == (38, "Function not implemented")
+    assert "pidfd_open is unavailable: no emulation" in str(exc)

@@ -172,7 +172,7 @@ def _install_shim_message() -> str:
     try:
         install_shim()
     except ShimError as exc:
-        return exc.strerror or ""
+        return str(exc)
     return ""
 
 

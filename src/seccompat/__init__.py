@@ -15,6 +15,7 @@ from ._lazy import exports
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .classifier import Status, Verdict, eperm_is_filtered
+    from .errors import SeccompatError
     from .isolate import classify, classify_isolated
     from .proc import ProcessState, process_state
     from .syscalls import Syscall, kernel_version, lookup, native_arch
@@ -26,11 +27,13 @@ __getattr__, __dir__ = exports(__name__, globals(), {
     "Status": "classifier", "Verdict": "classifier", "classify": "isolate",
     "eperm_is_filtered": "classifier", "classify_isolated": "isolate",
     "ProcessState": "proc", "process_state": "proc", "Syscall": "syscalls",
+    "SeccompatError": "errors",
     "kernel_version": "syscalls", "lookup": "syscalls", "native_arch": "syscalls",
 })
 
 __all__ = [
     "ProcessState",
+    "SeccompatError",
     "Status",
     "Syscall",
     "Verdict",

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import stat
 
+from .errors import SeccompatError
+
 __all__ = ["MAX_PROFILE_BYTES", "FileRefused", "read_regular"]
 
 #: The largest seccomp profile accepted (the biggest real ones are ~30 KB).
 MAX_PROFILE_BYTES = 16 << 20
 
 
-class FileRefused(ValueError):
+class FileRefused(SeccompatError, ValueError):
     """The file is not a regular file, or is larger than the bound (the message does
     not repeat the path)."""
 

@@ -94,7 +94,8 @@ def fork_script(steps: Sequence[tuple[int, ...]], out_fd: int, alarm: int | None
         fork_fn.restype = ctypes.c_int
         pid = int(fork_fn())
         if pid < 0:
-            raise OSError(ctypes.get_errno(), "fork failed")
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
     else:
         with warnings.catch_warnings():  # 3.12+ warns about fork() with threads
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from . import forking, proc
 from .classifier import Status, Verdict, cached, probe_result, remember, resolve, unprobed
 from .classifier import classify as classify_here
+from .errors import ChildFailed
 from .forking import CLOSE, REPORT, Report, fork_script
 from .oracle import filter_oracle
 from .probes import PROBES
@@ -65,7 +66,7 @@ def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
             outcomes[pending[report.begun][0]] = ("died", sig, 0)
         if len(outcomes) == before:
-            raise OSError(E.ECHILD, f"the probe child made no progress (wait status "
+            raise ChildFailed(f"the probe child made no progress (wait status "
                           f"{status:#x})")
         pending = [item for item in pending if item[0] not in outcomes]
     return outcomes

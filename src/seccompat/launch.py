@@ -18,6 +18,8 @@ import stat
 import sys
 from collections.abc import Callable, Sequence
 
+from .errors import SeccompatError
+
 __all__ = ["EXIT_CANNOT_EXECUTE", "EXIT_NOT_FOUND", "EXIT_OURS", "LaunchError", "run_command"]
 
 EXIT_OURS = 125
@@ -29,7 +31,7 @@ _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 _IGNORED_WHILE_WAITING = (signal.SIGINT, signal.SIGQUIT)
 
 
-class LaunchError(Exception):
+class LaunchError(SeccompatError):
     """The command could not be started; ``status`` is the exit status to use."""
 
     def __init__(self, status: int, message: str) -> None:

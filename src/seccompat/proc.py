@@ -124,21 +124,17 @@ def process_state() -> ProcessState:
     )
 
 
-def _id_field(key: bytes, index: int) -> int:
+def _id_field(key: bytes, index: int) -> int | None:
     status = _read_status()
     value = _field(status, key) if status is not None else None
-    if value is None:
-        raise OSError("cannot read the process's ids from /proc")
-    return int(value.split()[index])
+    return None if value is None else int(value.split()[index])
 
 
 def fs_ids() -> tuple[int, int]:
     """The filesystem uid and gid (proc(5) ``Uid:``/``Gid:`` fourth field): what the
-    kernel checks file permissions with."""
-    try:
-        return _id_field(b"Uid", 3), _id_field(b"Gid", 3)
-    except OSError:
-        return os.geteuid(), os.getegid()
+    kernel checks file permissions with (the effective ids where /proc cannot say)."""
+    uid, gid = _id_field(b"Uid", 3), _id_field(b"Gid", 3)
+    return (uid, gid) if uid is not None and gid is not None else (os.geteuid(), os.getegid())
 
 
 def thread_count() -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import SeccompatError
 from ..syscalls import arch
 from .insn import (
     BPF_ABS,
@@ -55,7 +56,7 @@ _LD_ABS = BPF_LD | BPF_W | BPF_ABS
 _RET_K = BPF_RET | BPF_K
 
 
-class CompileError(ValueError):
+class CompileError(SeccompatError, ValueError):
     """The filter cannot be encoded (for example, more than 4096 instructions:
     ``size`` is then the count it would need)."""
 

@@ -15,6 +15,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
+from ..errors import SeccompatError
 from .insn import (
     BPF_A,
     BPF_ABS,
@@ -60,7 +61,7 @@ __all__ = ["InvalidProgram", "SeccompData", "run", "validate"]
 _M32 = 0xFFFFFFFF
 
 
-class InvalidProgram(ValueError):
+class InvalidProgram(SeccompatError, ValueError):
     """The kernel would refuse to load this program (EINVAL)."""
 
 

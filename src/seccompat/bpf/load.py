@@ -49,7 +49,7 @@ class _SockFprog(ctypes.Structure):
 
 def _check(result: int, err: int, what: str) -> int:
     if err:
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, os.strerror(err))
     return result
 
 
@@ -107,7 +107,7 @@ def install(program: tuple[Insn, ...] | list[Insn] | bytes, *, flags: int = 0,
         result, err = syscall(nr("prctl"), _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
                               prepared.address, 0, 0)
     if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
-        raise OSError(E.ESRCH, f"seccomp: thread {result} could not be synchronised")
+        raise OSError(E.ESRCH, os.strerror(E.ESRCH))  # thread *result* could not be synced
     return _check(result, err, "seccomp")
 
 

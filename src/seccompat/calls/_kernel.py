@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
 from ..confirm import CONFIRMED, confirmed, confirmed_before
+from ..errors import SeccompatError
 from ..probes import PROBES, ProbeSpec
 from ..raw import fast, nr, syscall
 
@@ -43,17 +44,21 @@ AT_EMPTY_PATH: int = 0x1000
 FALLBACK = object()
 
 
-class SyscallUnavailable(OSError):
+class SyscallUnavailable(SeccompatError, OSError):
     """The syscall cannot be used here (the kernel lacks it or a filter blocks it)
     and no emulation is possible.  ``errno`` is ENOSYS; ``verdict`` says how we
     know.  Callers take their older path (PIDs instead of pidfds, say)."""
 
     def __init__(self, name: str, verdict: Verdict | None, detail: str = "") -> None:
-        evidence = "; ".join(part for part in (
-            verdict.evidence if verdict is not None else "", detail) if part)
-        super().__init__(E.ENOSYS, f"{name} is unavailable: {evidence}")
+        super().__init__(E.ENOSYS, os.strerror(E.ENOSYS))  # as os builds an OSError
         self.verdict = verdict
         self.syscall = name
+        self.detail = "; ".join(part for part in (
+            verdict.evidence if verdict is not None else "", detail) if part)
+        """Why: the classifier's evidence, and why no emulation serves this call."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: {self.syscall} is unavailable: {self.detail}"
 
 
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
@@ -179,7 +184,7 @@ def fs_path(path: Any, name: str = "path") -> bytes:
     return raw
 
 
-class FdOutOfRange(OverflowError, ValueError):
+class FdOutOfRange(SeccompatError, OverflowError, ValueError):
     """A descriptor no C int can hold: the OverflowError ``os`` raises, and a
     ValueError like every other bad argument here."""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from ..errors import SeccompatError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
@@ -12,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["UsageError", "errno_fields", "name_list", "print_json", "table"]
 
 
-class UsageError(Exception):
+class UsageError(SeccompatError):
     """Bad command-line input: printed as one line, exit status 2."""
 
 

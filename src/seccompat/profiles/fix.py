@@ -27,6 +27,7 @@ from typing import Any
 
 from ..bpf.insn import RET
 from ..bpf.ir import Action, ArgCmp, Op
+from ..errors import SeccompatError
 from ..fallbacks import FALLBACKS
 from ..probes import PROBES
 from ..syscalls import Arch, arch, syscalls
@@ -52,7 +53,7 @@ _SCMP_NAMES = {op: name for name, op in SCMP_OPS.items()}
 _NEGATE = {Op.EQ: Op.NE, Op.NE: Op.EQ, Op.LT: Op.GE, Op.GE: Op.LT, Op.LE: Op.GT, Op.GT: Op.LE}
 
 
-class FixError(ValueError):
+class FixError(SeccompatError, ValueError):
     """The profile cannot be fixed for that runtime (the message says why)."""
 
 

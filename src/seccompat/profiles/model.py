@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import SeccompatError
 from ..files import MAX_PROFILE_BYTES, read_regular
 from ..syscalls import Arch, arch, find
 
@@ -35,7 +36,7 @@ MAX_BYTES = MAX_PROFILE_BYTES
 MAX_DEPTH = 32
 
 
-class ProfileError(ValueError):
+class ProfileError(SeccompatError, ValueError):
     """The profile cannot be used: ``path`` is where, the message says what to do."""
 
     def __init__(self, path: str, message: str) -> None:

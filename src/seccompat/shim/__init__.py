@@ -49,6 +49,7 @@ from ..bpf.emulate import SeccompData, run
 from ..bpf.insn import RET, Insn
 from ..bpf.ir import Action, ArchPolicy, Filter, Rule
 from ..bpf.load import install as install_program
+from ..errors import SeccompatError
 from ..fallbacks import FALLBACKS
 from ..oracle import UNFILTERED, OracleResult, scan
 from ..policy import COMPAT_ABIS
@@ -61,8 +62,9 @@ __all__ = ["FALLBACKS", "ShimEntry", "ShimError", "ShimPlan", "ShimResult", "ins
 
 
 
-class ShimError(OSError):
-    """The shim cannot be installed here; nothing was changed."""
+class ShimError(SeccompatError, RuntimeError):
+    """The shim cannot be installed here; nothing was changed.  ``str()`` says why;
+    ``__cause__`` is the kernel's OSError where one refused it."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ def _check_never_loosens(shim: ShimPlan, program: tuple[Insn, ...]) -> None:
     for nr in range(base, base + 1024):
         value = run(program, SeccompData(nr, audit), checked=False)
         if value != RET.ALLOW and (nr not in denied or value != RET.ERRNO | E.ENOSYS):
-            raise ShimError(E.EINVAL, f"the shim filter would change syscall {nr}: refused")
+            raise ShimError(f"the shim filter would change syscall {nr}: refused")
 
 
 def install(shim: ShimPlan | None = None) -> ShimResult:
@@ -260,7 +262,7 @@ def install(shim: ShimPlan | None = None) -> ShimResult:
     """
     shim = shim if shim is not None else plan()
     if shim.problems:
-        raise ShimError(E.EPERM, "; ".join(shim.problems))
+        raise ShimError("; ".join(shim.problems))
     if not shim.rewrite:
         reason = "no seccomp filter is active" if not shim.filter_active else \
             "no call needs rewriting"
@@ -272,7 +274,7 @@ def install(shim: ShimPlan | None = None) -> ShimResult:
     try:
         install_program(program, no_new_privs=needs_nnp)
     except OSError as exc:
-        raise ShimError(exc.errno or E.EPERM, f"cannot install the shim: {exc}") from None
+        raise ShimError(f"cannot install the shim: {exc.strerror or exc}") from exc
     return ShimResult(True, tuple(e.name for e in shim.rewrite), needs_nnp,
                       f"{len(shim.rewrite)} calls now answer ENOSYS")
 

@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     try:
         install()
     except ShimError as exc:
-        print(f"seccompat.shim: {exc.strerror}", file=sys.stderr)
+        print(f"seccompat.shim: {exc}", file=sys.stderr)
         return 125
     if argv[0] == "-m" and len(argv) > 1:
         sys.argv = [argv[1], *argv[2:]]

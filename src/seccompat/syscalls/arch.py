@@ -17,6 +17,8 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 
+from ..errors import UnsupportedMachine
+
 __all__ = [
     "ARCHES",
     "Arch",
@@ -176,7 +178,7 @@ def _detect() -> Arch:
     try:
         return ARCHES[_MACHINE[machine]]
     except KeyError:
-        raise OSError(f"unsupported machine {machine!r}") from None
+        raise UnsupportedMachine(f"unsupported machine {machine!r}") from None
 
 
 _NATIVE: Arch | None = None
