@@ -234,7 +234,9 @@ def _explanations(draw: st.DrawFn) -> Explanation:
 @settings(max_examples=300, deadline=None)
 @given(a=_explanations(), b=_explanations())
 def test_the_proofs_grid_search_finds_every_difference(a: Explanation, b: Explanation) -> None:
-    """The bit-mask grid against a plain loop over every argument value 0..15."""
+    """The bit-mask grid against a plain loop over every argument value 0..16: every
+    difference found there is found by the grid, and every witness it gives is real
+    (it may find more: it also tries values far beyond 16)."""
     import itertools
 
     from seccompat.profiles.fix import _difference
@@ -244,7 +246,8 @@ def test_the_proofs_grid_search_finds_every_difference(a: Explanation, b: Explan
         assert a.decide(witness) != b.decide(witness)
     brute = any(a.decide((x, y, z, 7, 7, 7)) != b.decide((x, y, z, 7, 7, 7))
                 for x, y, z in itertools.product(range(17), repeat=3))
-    assert (witness is not None) == brute
+    if brute:
+        assert witness is not None
 
 
 def test_the_output_keeps_the_input_files_mode(tmp_path: Path) -> None:
