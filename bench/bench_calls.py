@@ -56,27 +56,26 @@ def blocked() -> int:
         ["statx", "faccessat2", "getrandom", "copy_file_range", "close_range"],
         Action.errno(1)))))
     src, a, b = _files()
-    from seccompat.calls import copy, faccess, fds, stat
-    from seccompat.calls import random as random_mod
+    from seccompat.calls import _close_range, _copy_file_range, _faccessat2, _getrandom, _statx
 
-    ns: dict[str, object] = {"c": c, "os": os, "src": src, "a": a, "b": b, "stat": stat,
-                             "faccess": faccess, "random_mod": random_mod, "copy": copy,
-                             "fds": fds}
+    ns: dict[str, object] = {"c": c, "os": os, "src": src, "a": a, "b": b, "_statx": _statx,
+                             "_faccessat2": _faccessat2, "_getrandom": _getrandom,
+                             "_copy_file_range": _copy_file_range, "_close_range": _close_range}
     ok = True
     for name, ours, base, n in (
         ("statx", "c.statx(src)",
-         "stat._fallback(src, os.fsencode(src), None, 0, 0x7FF)", 20_000),
+         "_statx._fallback(src, os.fsencode(src), None, 0, 0x7FF)", 20_000),
         ("faccessat2(AT_EACCESS|NOFOLLOW)", "c.faccessat2(src, 4, flags=0x300)",
-         "faccess._fallback(src, os.fsencode(src), 4, -100, 0x300)", 10_000),
+         "_faccessat2._fallback(src, os.fsencode(src), 4, -100, 0x300)", 10_000),
         ("access(effective_ids=True)", "c.access(src, 4, effective_ids=True)",
-         "faccess._fallback(src, os.fsencode(src), 4, -100, 0x200)", 10_000),
+         "_faccessat2._fallback(src, os.fsencode(src), 4, -100, 0x200)", 10_000),
         ("access", "c.access(src, 4)",
-         "faccess._fallback(src, os.fsencode(src), 4, -100, 0)", 20_000),
-        ("getrandom(32)", "c.getrandom(32)", "random_mod._fallback(32, 0)", 20_000),
+         "_faccessat2._fallback(src, os.fsencode(src), 4, -100, 0)", 20_000),
+        ("getrandom(32)", "c.getrandom(32)", "_getrandom._fallback(32, 0)", 20_000),
         ("copy_file_range(4096)", "c.copy_file_range(a, b, 4096, 0, 0)",
-         "copy._fallback(a, b, 4096, 0, 0)", 10_000),
+         "_copy_file_range._fallback(a, b, 4096, 0, 0)", 10_000),
         ("close_range(high, empty)", "c.close_range(100000, 100010)",
-         "fds._fallback(100000, 100010, 0)", 5_000),
+         "_close_range._fallback(100000, 100010, 0)", 5_000),
     ):
         exec(ours, ns)  # the first call learns the verdict
         ok &= report(f"blocked: {name}", *paired(ours, base, n, ns, rounds=9),

@@ -15,7 +15,7 @@ import tempfile
 from _common import paired, report
 
 from seccompat import calls as c
-from seccompat.calls.resolver import resolve_open
+from seccompat.calls._resolver import resolve_open
 
 
 def main() -> int:

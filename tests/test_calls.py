@@ -1280,27 +1280,26 @@ def _c_python_disagreements(tmp: str) -> list[Any]:
     """Every case where a C entry and the Python implementation it hands over to
     disagree; each C entry is called before and after the Python side, so under a
     filter the second call takes the C entry's doomed path."""
-    from seccompat.calls import copy, faccess, fds, random
-    from seccompat.calls import stat as stat_module
+    from seccompat.calls import _close_range, _copy_file_range, _faccessat2, _getrandom, _statx
 
     missing, link = os.path.join(tmp, "missing"), os.path.join(tmp, "link")
     cases: list[tuple[Callable[..., Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
     paths = ("/", os.path.join(tmp, "f"), missing, b"/", "a\0b", 3.5)
     modes = (0, os.R_OK, os.W_OK | os.X_OK, 8, -1, True)
-    cases = [(c.access, faccess._access, (p, m), kw) for p in paths for m in modes
+    cases = [(c.access, _faccessat2._access, (p, m), kw) for p in paths for m in modes
              for kw in ({}, {"effective_ids": True}, {"follow_symlinks": False},
                         {"dir_fd": None}, {"effective_ids": 1})]
-    cases += [(c.faccessat2, faccess._faccessat2, (p, m), kw) for p in paths for m in modes
+    cases += [(c.faccessat2, _faccessat2._faccessat2, (p, m), kw) for p in paths for m in modes
               for kw in ({}, {"flags": 0x200}, {"flags": 0x300}, {"flags": 0x8000},
                          {"dir_fd": None}, {"flags": True}, {"flags": -1})]
-    cases += [(c.statx, stat_module._statx, (p, *m), kw)
+    cases += [(c.statx, _statx._statx, (p, *m), kw)
               for p in ("/", link, missing, b"/", "a\0b", 0, 3.5)
               for m in ((), (0,), (0x7FF | 0x800 | 0x1000,), (0x8000_0000,), (-1,))
               for kw in ({}, {"follow_symlinks": False}, {"flags": 0}, {"flags": 0x800},
                          {"dir_fd": None}, {"follow_symlinks": 0})]
-    cases += [(c.getrandom, random._getrandom, (n, *f), {})
+    cases += [(c.getrandom, _getrandom._getrandom, (n, *f), {})
               for n in (0, 1, 32, -1, 2**40, True, 1.0) for f in ((), (0,), (1,), (0x1000,))]
-    cases += [(c.close_range, fds._close_range, a, {})
+    cases += [(c.close_range, _close_range._close_range, a, {})
               for a in ((10_000, 10_000), (5, 3), (1 << 32, 1 << 32), (-1, 2), (9000, 9001, 8),
                         (9000, "x"), (9000, 9001, 0, 0), (9000, 9001, 4))]
     wrong = []
@@ -1314,7 +1313,7 @@ def _c_python_disagreements(tmp: str) -> list[Any]:
         ((0,), {"offset_src": 0}), ((), {"offset_dst": "x"}), ((), {"bogus": 1})]
     for args, kwargs in copies:
         got = []
-        for fn in (c.copy_file_range, copy._copy_file_range, c.copy_file_range):
+        for fn in (c.copy_file_range, _copy_file_range._copy_file_range, c.copy_file_range):
             src, dst = os.path.join(tmp, "src"), os.path.join(tmp, "dst")
             with open(src, "wb") as f:
                 f.write(b"0123456789")
@@ -1426,10 +1425,8 @@ def test_c_entries_carry_their_python_signature_and_docs(name: str) -> None:
     import inspect
 
     public = getattr(c, name)
-    implementations = {"access": "faccess", "faccessat2": "faccess", "statx": "stat",
-                       "getrandom": "random", "copy_file_range": "copy",
-                       "close_range": "fds", "openat2": "open_scoped"}
-    python = getattr(importlib.import_module(f"seccompat.calls.{implementations[name]}"),
+    module = {"access": "faccessat2"}.get(name, name)
+    python = getattr(importlib.import_module(f"seccompat.calls._{module}"),
                      f"_{name}")
 
     def shape(fn: Any) -> list[tuple[str, Any, Any]]:

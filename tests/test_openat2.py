@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from seccompat import calls as c
 from seccompat.bpf import Action
-from seccompat.calls.resolver import resolve_open
+from seccompat.calls._resolver import resolve_open
 from seccompat.classifier import classify
 
 from .kernel import (
@@ -410,7 +410,7 @@ def test_o_tmpfile_kernel_and_fallback(twin_trees: tuple[Path, Path]) -> None:
 
 
 def test_c_entry_and_python_implementation_agree(twin_trees: tuple[Path, Path]) -> None:
-    from seccompat.calls import open_scoped as module
+    from seccompat.calls import _openat2 as module
     from seccompat.raw import fast
 
     if fast is None:

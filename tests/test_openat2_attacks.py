@@ -207,7 +207,7 @@ def _answer(fn: Any, *args: Any, **kwargs: Any) -> tuple[int, int] | str:
 
 
 def _proc_matrix(base: str) -> list[tuple[Any, ...]]:
-    from seccompat.calls.resolver import resolve_open
+    from seccompat.calls._resolver import resolve_open
 
     private_mount_namespace()
     root = f"{base}/root"

@@ -820,7 +820,7 @@ copy_file_range_entry(PyObject *module, PyObject *const *args, size_t nargsf,
 }
 
 /* statx(path, mask=STATX_BASIC_STATS, *, dir_fd=None, follow_symlinks=True, flags=0)
- * -> seccompat.calls.stat.Statx, built here from struct statx (include/uapi/linux/
+ * -> seccompat.calls._statx.Statx, built here from struct statx (include/uapi/linux/
  * stat.h, 256 bytes) exactly as _from_kernel builds it. */
 static PyObject *statx_result_type = NULL;
 
@@ -970,34 +970,34 @@ static PyMethodDef methods[] = {
      "access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True)\n--\n\n"
      "os.access with the same signature, right under a seccomp filter: faccessat2(2)\n"
      "first; when the kernel lacks it or a filter blocks it, the checks emulated in\n"
-     "the kernel's order. Details: seccompat.calls.faccess."},
+     "the kernel's order. Details: seccompat.calls._faccessat2."},
     {"set_statx_result", (PyCFunction)set_statx_result, METH_O,
      "set_statx_result(cls): the tuple subclass statx returns"},
     {"statx", (PyCFunction)(void (*)(void))statx_entry, METH_FASTCALL | METH_KEYWORDS,
      "statx(path, mask=2047, *, dir_fd=None, follow_symlinks=True, flags=0)\n"
      "--\n\nstatx(2) -- the status of path (a path, or an open fd as os.stat accepts).\n"
-     "Linux 4.11; fallback fstatat(2) and /proc/self/fdinfo. Details: seccompat.calls.stat."},
+     "Linux 4.11; fallback fstatat(2) and /proc/self/fdinfo. Details: seccompat.calls._statx."},
     {"mark_doomed", (PyCFunction)(void (*)(void))mark_doomed, METH_FASTCALL,
      "mark_doomed(syscall, key=None): this thread saw it filtered or missing (for the\n"
      "kept-slot values key): its plain case no longer makes the call"},
     {"faccessat2", (PyCFunction)(void (*)(void))faccessat2_entry, METH_FASTCALL | METH_KEYWORDS,
      "faccessat2(path, mode, *, dir_fd=None, flags=0)\n--\n\n"
      "faccessat2(2) -- check path for mode; None, or the kernel's OSError. Linux 5.8;\n"
-     "fallback faccessat(2) or an emulation. Details: seccompat.calls.faccess."},
+     "fallback faccessat(2) or an emulation. Details: seccompat.calls._faccessat2."},
     {"getrandom", (PyCFunction)(void (*)(void))getrandom_entry, METH_FASTCALL | METH_KEYWORDS,
      "getrandom(size, flags=0)\n--\n\n"
      "getrandom(2) -- up to size random bytes (os.getrandom's semantics). Linux 3.17;\n"
-     "fallback /dev/urandom. Details: seccompat.calls.random."},
+     "fallback /dev/urandom. Details: seccompat.calls._getrandom."},
     {"copy_file_range", (PyCFunction)(void (*)(void))copy_file_range_entry,
      METH_FASTCALL | METH_KEYWORDS,
      "copy_file_range(src, dst, count, offset_src=None, offset_dst=None)\n--\n\n"
      "copy_file_range(2) -- copy up to count bytes between file descriptors. Linux 4.5;\n"
-     "fallback pread/pwrite after the kernel's checks. Details: seccompat.calls.copy."},
+     "fallback pread/pwrite after the kernel's checks. Details: seccompat.calls._copy_file_range."},
     {"close_range", (PyCFunction)(void (*)(void))close_range_entry, METH_FASTCALL | METH_KEYWORDS,
      "close_range(first, last, flags=0)\n--\n\n"
      "close_range(2) -- close (or mark close-on-exec) every open descriptor from first\n"
      "to last. Linux 5.9; fallback over exactly the open descriptors. Details:\n"
-     "seccompat.calls.fds."},
+     "seccompat.calls._close_range."},
     {"fork_script", (PyCFunction)(void (*)(void))fork_script, METH_FASTCALL,
      "fork_script(steps, out_fd, alarm_seconds) -> pid: raw syscalls in a forked child\n"
      "that never runs Python; see seccompat.forking.fork_script"},
@@ -1012,8 +1012,8 @@ static PyMethodDef methods[] = {
      "RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS,\n"
      "RESOLVE_NO_XDEV, RESOLVE_CACHED. Linux 5.6. When the kernel lacks openat2 or a\n"
      "seccomp filter blocks it: openat(2) for resolve 0, else a userspace resolver\n"
-     "as strict as the kernel (seccompat.calls.resolver), which refuses with EAGAIN\n"
-     "rather than guess. Details: seccompat.calls.open_scoped._openat2."},
+     "as strict as the kernel (seccompat.calls._resolver), which refuses with EAGAIN\n"
+     "rather than guess. Details: seccompat.calls._openat2._openat2."},
     {NULL, NULL, 0, NULL},
 };
 

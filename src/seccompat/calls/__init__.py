@@ -5,6 +5,12 @@ See docs/compatibility.md for each wrapper's kernel version, fallback and the
 fallback's differences.
 """
 
+from ._call import call
+from ._close_range import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, close_range
+from ._copy_file_range import copy_file_range
+from ._faccessat2 import access, faccessat2
+from ._fchmodat2 import fchmodat2
+from ._getrandom import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, getrandom
 from ._kernel import (
                       AT_EACCESS,
                       AT_EMPTY_PATH,
@@ -12,12 +18,7 @@ from ._kernel import (
                       FdOutOfRange,
                       SyscallUnavailable,
 )
-from .chmod import fchmodat2
-from .copy import copy_file_range
-from .faccess import access, faccessat2
-from .fds import CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE, close_range
-from .generic import call
-from .open_scoped import (
+from ._openat2 import (
                       RESOLVE_BENEATH,
                       RESOLVE_CACHED,
                       RESOLVE_IN_ROOT,
@@ -29,10 +30,9 @@ from .open_scoped import (
                       open_in_root,
                       openat2,
 )
-from .pidfd import pidfd_getfd, pidfd_open, pidfd_send_signal
-from .random import GRND_INSECURE, GRND_NONBLOCK, GRND_RANDOM, getrandom
-from .rename import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, renameat2
-from .stat import STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, Statx, statx
+from ._pidfd import pidfd_getfd, pidfd_open, pidfd_send_signal
+from ._renameat2 import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, renameat2
+from ._statx import STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID, Statx, statx
 
 __all__ = [
     "AT_EACCESS",

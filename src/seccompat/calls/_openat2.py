@@ -20,7 +20,7 @@ from ._kernel import (
     oserror,
     to_fd,
 )
-from .resolver import (
+from ._resolver import (
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
     RESOLVE_IN_ROOT,
@@ -90,7 +90,7 @@ def _openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: 
     stay inside), RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS (ELOOP),
     RESOLVE_NO_XDEV (EXDEV at a mount crossing), RESOLVE_CACHED (EAGAIN unless
     the dcache alone can answer).  Linux 5.6.  Fallback: openat(2) when *resolve*
-    is 0, else :mod:`seccompat.calls.resolver`, which refuses (EAGAIN) rather than
+    is 0, else :mod:`seccompat.calls._resolver`, which refuses (EAGAIN) rather than
     guess where it cannot give the kernel's guarantee; RESOLVE_CACHED there is
     always EAGAIN.
     """

@@ -8,6 +8,7 @@ import stat
 from typing import Any
 
 from ..proc import fs_ids, has_capability
+from ._faccessat2 import faccessat2
 from ._kernel import (
     AT_EACCESS,
     FALLBACK,
@@ -20,8 +21,7 @@ from ._kernel import (
     oserror,
     unavailable,
 )
-from .faccess import faccessat2
-from .stat import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
+from ._statx import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["RENAME_EXCHANGE", "RENAME_NOREPLACE", "RENAME_WHITEOUT", "renameat2"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..proc import mount_of
 from ._kernel import FALLBACK, attempt, c_entry, int_arg, oserror, to_fd
-from .stat import STATX_ATTR_IMMUTABLE, protection
+from ._statx import STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["copy_file_range"]
 

@@ -62,7 +62,7 @@ from ._kernel import (
     os_dir_fd,
     oserror,
 )
-from .stat import STATX_ATTR_IMMUTABLE, protection
+from ._statx import STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["access", "faccessat2"]
 
