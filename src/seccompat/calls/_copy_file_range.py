@@ -13,8 +13,8 @@ import threading
 from typing import Any
 
 from ..proc import mount_of
+from ._attributes import STATX_ATTR_IMMUTABLE, protection
 from ._kernel import FALLBACK, attempt, c_entry, int_arg, oserror, to_fd
-from ._statx import STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["copy_file_range"]
 

@@ -8,6 +8,7 @@ import stat
 from typing import Any
 
 from ..proc import fs_ids, has_capability
+from ._attributes import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
 from ._faccessat2 import faccessat2
 from ._kernel import (
     AT_EACCESS,
@@ -21,7 +22,6 @@ from ._kernel import (
     oserror,
     unavailable,
 )
-from ._statx import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
 
 __all__ = ["RENAME_EXCHANGE", "RENAME_NOREPLACE", "RENAME_WHITEOUT", "renameat2"]
 

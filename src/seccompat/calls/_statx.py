@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import errno as E
-import fcntl
 import os
-import stat
 import struct
-import sys
 from typing import Any, NamedTuple
 
 from ..proc import mount_id
@@ -25,17 +22,13 @@ from ._kernel import (
     to_fd,
 )
 
-__all__ = ["STATX_ATTR_APPEND", "STATX_ATTR_IMMUTABLE", "STATX_BASIC_STATS", "STATX_BTIME",
-           "STATX_MNT_ID", "Statx", "protection", "statx"]
+__all__ = ["STATX_BASIC_STATS", "STATX_BTIME", "STATX_MNT_ID", "Statx", "statx"]
 
 STATX_TYPE, STATX_MODE, STATX_NLINK, STATX_UID, STATX_GID = 0x1, 0x2, 0x4, 0x8, 0x10
 STATX_ATIME, STATX_MTIME, STATX_CTIME, STATX_INO, STATX_SIZE = 0x20, 0x40, 0x80, 0x100, 0x200
 STATX_BLOCKS, STATX_BASIC_STATS, STATX_BTIME, STATX_MNT_ID = 0x400, 0x7FF, 0x800, 0x1000
 STATX_DIOALIGN, STATX_MNT_ID_UNIQUE, STATX_SUBVOL = 0x2000, 0x4000, 0x8000
 _STATX_RESERVED = 0x80000000
-#: stx_attributes bits; FS_IOC_GETFLAGS uses the same values (FS_IMMUTABLE_FL, FS_APPEND_FL).
-STATX_ATTR_IMMUTABLE, STATX_ATTR_APPEND = 0x10, 0x20
-_FS_IOC_GETFLAGS = 0x80086601
 AT_NO_AUTOMOUNT = 0x800
 AT_STATX_SYNC_TYPE = 0x6000
 _VALID_FLAGS = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE
@@ -194,50 +187,6 @@ def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
     except OSError as exc:
         raise oserror(exc, path) from None
     return _fallback(path, raw, fd, flags, mask)
-
-
-def protection(fd: int, st_mode: int) -> int | None:
-    """The immutable and append-only attributes (STATX_ATTR_IMMUTABLE|APPEND bits) of
-    the inode open as *fd* (*st_mode* is its mode; an O_PATH fd will do):
-    FS_IOC_GETFLAGS (ioctl_iflags(2), whose bits are the same) on the fd, else
-    statx(2) attributes, else FS_IOC_GETFLAGS on a reopen through /proc; None when
-    none can tell.  Only regular files and directories carry these flags, and only
-    theirs are asked with an ioctl (a device's driver could read it otherwise)."""
-    wanted = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND
-    regular_or_dir = stat.S_ISREG(st_mode) or stat.S_ISDIR(st_mode)
-    if regular_or_dir:
-        found = _inode_flags(fd)  # EBADF for an O_PATH fd
-        if found is not None:
-            return found & wanted
-    try:
-        result = statx(fd, STATX_BASIC_STATS, flags=AT_EMPTY_PATH)
-        if result.stx_attributes_mask & wanted == wanted:
-            return result.stx_attributes & wanted
-    except OSError:
-        pass
-    if not regular_or_dir:
-        return 0
-    try:
-        # Reopening through /proc reads nothing and cannot block (O_NONBLOCK).
-        flags_fd = os.open(f"/proc/self/fd/{fd}",
-                           os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError:
-        return None
-    try:
-        found = _inode_flags(flags_fd)
-    finally:
-        os.close(flags_fd)
-    return None if found is None else found & wanted
-
-
-def _inode_flags(fd: int) -> int | None:
-    """FS_IOC_GETFLAGS on *fd* (the kernel writes an int), None if it fails."""
-    buf = bytearray(8)
-    try:
-        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf)
-    except OSError:
-        return None
-    return int.from_bytes(buf[:4], sys.byteorder)
 
 
 if fast is not None and hasattr(fast, "set_statx_result"):
