@@ -29,8 +29,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "fast", "known_numbers", "libc", "nr",
-           "syscall"]
+# The public part; ``fast`` (the accelerator module), ``libc`` and ``known_numbers``
+# serve the package's own layers above.
+__all__ = ["IMPLEMENTATION", "ctypes_syscall", "errno_name", "nr", "syscall"]
 
 libc = ctypes.CDLL(None, use_errno=True)
 _libc_syscall = libc.syscall
