@@ -1202,7 +1202,7 @@ def _try_each(value: Any) -> list[str]:
         lambda: c.pidfd_open(value), lambda: c.statx(".", flags=value),
         lambda: c.statx(".", value), lambda: c.faccessat2(".", value),
         lambda: c.faccessat2(".", os.R_OK, flags=value),
-        lambda: c.access(".", os.R_OK, dir_fd=value if value is not None else "x"),
+        lambda: c.access(".", os.R_OK, dir_fd=value if value is not None else "x"),  # type: ignore[arg-type]
     ]
     unexpected = []
     for fn in attempts:
@@ -1234,7 +1234,7 @@ def _warmed_try_all(value: Any) -> list[str]:
 @pytest.mark.parametrize(("call_", "exc"), [
     (lambda: c.statx("a\0b"), ValueError),
     (lambda: c.faccessat2(b"a\0b", os.R_OK), ValueError),
-    (lambda: c.statx(3.5), TypeError),
+    (lambda: c.statx(3.5), TypeError),  # type: ignore[arg-type]
     (lambda: c.faccessat2("/", "r"), TypeError),  # type: ignore[arg-type]
     (lambda: c.statx("/", flags=2**40), ValueError),
     (lambda: c.close_range(-1, 3), ValueError),

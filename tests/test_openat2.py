@@ -226,7 +226,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="null"):
         c.openat2("a\0b")
     with pytest.raises(TypeError):
-        c.openat2(3.5)
+        c.openat2(3.5)  # type: ignore[arg-type]
     with pytest.raises(OSError, match="Invalid argument") as info:
         c.openat2("/", resolve=B | R)
     assert info.value.errno == errno.EINVAL

@@ -236,8 +236,12 @@ LANDLOCK = Gate("no_new_privs or CAP_SYS_ADMIN", _landlock_gate)
 HANDLE = Gate("CAP_DAC_READ_SEARCH", _handle_gate)
 
 
-def _s(name: str, args: tuple[int, ...], why: str, expect: set[int], **kw: object) -> ProbeSpec:
-    return ProbeSpec(name, args, why, frozenset(expect), **kw)  # type: ignore[arg-type]
+def _s(name: str, args: tuple[int, ...], why: str, expect: set[int], *,
+       gates: tuple[Gate, ...] = (), shape: tuple[Slot, ...] | None = None,
+       returns_fd: bool = False, genuine_eperm: str = "",
+       notes: tuple[str, ...] = ()) -> ProbeSpec:
+    return ProbeSpec(name, args, why, frozenset(expect), gates, shape, returns_fd,
+                     genuine_eperm, notes)
 
 
 _FLAGS = "an undefined flag bit is rejected before the call acts"

@@ -10,11 +10,10 @@ import resource
 import signal
 import stat
 import threading
-from typing import Any
 
 from ..proc import mount_of
 from ._attributes import STATX_ATTR_IMMUTABLE, protection
-from ._kernel import FALLBACK, attempt, c_entry, int_arg, oserror, to_fd
+from ._kernel import FALLBACK, FileDescriptorLike, attempt, c_entry, int_arg, oserror, to_fd
 
 __all__ = ["copy_file_range"]
 
@@ -101,8 +100,8 @@ def _write_limits(pos: int, count: int) -> int:
     return min(count, _LOFF_MAX - pos)
 
 
-def _copy_file_range(src: Any, dst: Any, count: int, offset_src: int | None = None,
-                     offset_dst: int | None = None) -> int:
+def _copy_file_range(src: FileDescriptorLike, dst: FileDescriptorLike, count: int,
+                     offset_src: int | None = None, offset_dst: int | None = None) -> int:
     """copy_file_range(2) -- copy up to *count* bytes from fd *src* to fd *dst*.
 
     With an offset None the file offset is used and advanced; with an int it is

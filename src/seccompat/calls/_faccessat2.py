@@ -15,13 +15,14 @@ and effective ids equal); otherwise the kernel's checks emulated in its order
 from __future__ import annotations
 
 import errno as E
-from typing import Any
 
 from ._kernel import (
     AT_EACCESS,
     AT_EMPTY_PATH,
     AT_SYMLINK_NOFOLLOW,
     FALLBACK,
+    FileDescriptorLike,
+    StrOrBytesPath,
     attempt,
     c_entry,
     dir_fd_arg,
@@ -37,7 +38,8 @@ __all__ = ["access", "faccessat2"]
 _VALID_FLAGS = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH
 
 
-def _faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> None:
+def _faccessat2(path: StrOrBytesPath, mode: int, *, dir_fd: FileDescriptorLike | None = None,
+                flags: int = 0) -> None:
     """faccessat2(2) -- check *path* for *mode* (os.F_OK, or R_OK|W_OK|X_OK).
 
     Returns None when access is granted and raises the kernel's error otherwise
@@ -62,7 +64,7 @@ def _faccessat2(path: Any, mode: int, *, dir_fd: Any = None, flags: int = 0) -> 
     _fallback(path, raw, mode, fd, flags)
 
 
-def _fallback(path: Any, raw: bytes, mode: int, dir_fd: int, flags: int) -> None:
+def _fallback(path: object, raw: bytes, mode: int, dir_fd: int, flags: int) -> None:
     """The answer without faccessat2: faccessat(2) when it gives the same one, else
     the emulation; errors name *path*.  The C entries' doomed plain case calls it
     as ``(path, raw, mode, AT_FDCWD, flags)``."""
@@ -81,8 +83,8 @@ def _fallback(path: Any, raw: bytes, mode: int, dir_fd: int, flags: int) -> None
         raise oserror(err, path)
 
 
-def _access(path: Any, mode: int, *, dir_fd: Any = None, effective_ids: bool = False,
-            follow_symlinks: bool = True) -> bool:
+def _access(path: StrOrBytesPath, mode: int, *, dir_fd: FileDescriptorLike | None = None,
+            effective_ids: bool = False, follow_symlinks: bool = True) -> bool:
     """``os.access`` with the same signature, right under a seccomp filter:
     faccessat2(2) first, and when the kernel lacks it or a filter blocks it, the
     checks emulated in the kernel's order (see :func:`faccessat2`).

@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno as E
 import os
 import stat
-from typing import Any
 
 from ..proc import procfs_trusted
 from ._kernel import (
     AT_SYMLINK_NOFOLLOW,
     FALLBACK,
+    FileDescriptorLike,
+    StrOrBytesPath,
     attempt,
     dir_fd_arg,
     fs_path,
@@ -21,7 +22,8 @@ from ._kernel import (
 
 __all__ = ["fchmodat2"]
 
-def fchmodat2(path: Any, mode: int, *, dir_fd: Any = None, follow_symlinks: bool = True) -> None:
+def fchmodat2(path: StrOrBytesPath, mode: int, *, dir_fd: FileDescriptorLike | None = None,
+              follow_symlinks: bool = True) -> None:
     """fchmodat2(2) -- change the mode of *path*; with ``follow_symlinks=False`` a
     symlink itself (which Linux refuses: EOPNOTSUPP) rather than its target.
 

@@ -18,12 +18,13 @@ straight to the fallback without making the doomed syscall.
 
 from __future__ import annotations
 
+import enum
 import errno as E
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
 from ..confirm import CONFIRMED, confirmed, confirmed_before
@@ -32,6 +33,7 @@ from ..probes import PROBES, ProbeSpec
 from ..raw import fast, nr, syscall
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FALLBACK",
+           "FileDescriptorLike", "StrOrBytesPath",
            "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg",
            "flags_arg", "fs_path", "int_arg", "os_dir_fd", "oserror", "to_fd", "unavailable"]
 
@@ -40,8 +42,24 @@ AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW: int = 0x100
 AT_EACCESS: int = 0x200
 AT_EMPTY_PATH: int = 0x1000
-#: ``attempt`` returns this when the caller must use its fallback.
-FALLBACK = object()
+#: A path as ``os`` takes one.
+StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+
+class HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+#: A descriptor as ``os`` takes one: an int, or an object with ``fileno()``.
+FileDescriptorLike = int | HasFileno
+
+
+class _Fallback(enum.Enum):
+    FALLBACK = "fall back"
+
+
+#: ``attempt`` returns this when the caller must use its fallback (a typed sentinel).
+FALLBACK: Final = _Fallback.FALLBACK
 
 
 class SyscallUnavailable(SeccompatError, OSError):
@@ -102,7 +120,7 @@ def _doom(doomed: set[str], name: str, spec: ProbeSpec | None,
                          else tuple([probe[i] for i in spec.kept]))
 
 
-def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> Any:
+def attempt(name: str, args: Sequence[int | bytes | bytearray]) -> int | _Fallback:
     """Make syscall *name*; return its result, ``FALLBACK``, or raise ``OSError``.
 
     The hot path is the syscall alone: probe arguments and the verdict cache are
@@ -157,7 +175,8 @@ def unavailable(name: str, detail: str = "") -> SyscallUnavailable:
     return SyscallUnavailable(name, classify(name), detail)
 
 
-def oserror(exc_or_errno: OSError | int, filename: Any = None, filename2: Any = None) -> OSError:
+def oserror(exc_or_errno: OSError | int, filename: object = None,
+            filename2: object = None) -> OSError:
     """An OSError like the ``os`` module raises (the right subclass, with filenames)."""
     err = exc_or_errno.errno if isinstance(exc_or_errno, OSError) else exc_or_errno
     if err is None:
@@ -169,7 +188,7 @@ def oserror(exc_or_errno: OSError | int, filename: Any = None, filename2: Any = 
     return OSError(err, os.strerror(err))
 
 
-def fs_path(path: Any, name: str = "path") -> bytes:
+def fs_path(path: object, name: str = "path") -> bytes:
     """str, bytes or os.PathLike to bytes, as ``os`` does: TypeError for other types,
     ValueError for an embedded NUL."""
     if type(path) is str:  # the common case, as os.fsencode does it
@@ -189,7 +208,7 @@ class FdOutOfRange(SeccompatError, OverflowError, ValueError):
     ValueError like every other bad argument here."""
 
 
-def to_fd(value: Any, name: str) -> int:
+def to_fd(value: object, name: str) -> int:
     """An int file descriptor, as ``os`` takes one: TypeError for another type,
     FdOutOfRange outside the C int range (a negative one is the kernel's EBADF)."""
     if (isinstance(value, bool) or not isinstance(value, int)) and hasattr(value, "fileno"):
@@ -202,7 +221,7 @@ def to_fd(value: Any, name: str) -> int:
     return int(value)
 
 
-def dir_fd_arg(dir_fd: Any) -> int:
+def dir_fd_arg(dir_fd: object) -> int:
     """``dir_fd=None`` means AT_FDCWD, as in ``os``."""
     return AT_FDCWD if dir_fd is None else to_fd(dir_fd, "dir_fd")
 

@@ -6,11 +6,12 @@ import errno as E
 import os
 import struct
 from dataclasses import dataclass
-from typing import Any
 
 from ..raw import fast, nr
 from ._kernel import (
     FALLBACK,
+    FileDescriptorLike,
+    StrOrBytesPath,
     attempt,
     dir_fd_arg,
     flags_arg,
@@ -80,7 +81,8 @@ def _validate(flags: int, mode: int, resolve: int) -> None:
         raise oserror(E.EINVAL)
 
 
-def _openat2(path: Any, flags: int = os.O_RDONLY, mode: int = 0o777, *, dir_fd: Any = None,
+def _openat2(path: StrOrBytesPath, flags: int = os.O_RDONLY, mode: int = 0o777, *,
+             dir_fd: FileDescriptorLike | None = None,
              resolve: int = 0) -> int:
     """openat2(2) -- open *path* (relative to *dir_fd*) with ``RESOLVE_*`` restrictions.
 
@@ -122,13 +124,14 @@ if fast is not None and hasattr(fast, "openat2"):
     openat2 = fast.openat2
 
 
-def _root_fd(root: Any) -> tuple[int, bool]:
+def _root_fd(root: StrOrBytesPath | int) -> tuple[int, bool]:
     if isinstance(root, int) and not isinstance(root, bool):
         return to_fd(root, "root"), False
     return os.open(fs_path(root, "root"), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), True
 
 
-def _open_scoped(root: Any, path: Any, flags: int, mode: int, resolve: int) -> int:
+def _open_scoped(root: StrOrBytesPath | int, path: StrOrBytesPath, flags: int, mode: int,
+                 resolve: int) -> int:
     fd, owned = _root_fd(root)
     try:
         return openat2(path, flags, mode, dir_fd=fd, resolve=resolve)
@@ -137,13 +140,15 @@ def _open_scoped(root: Any, path: Any, flags: int, mode: int, resolve: int) -> i
             os.close(fd)
 
 
-def open_beneath(root: Any, path: Any, flags: int = os.O_RDONLY, mode: int = 0o777) -> int:
+def open_beneath(root: StrOrBytesPath | int, path: StrOrBytesPath, flags: int = os.O_RDONLY,
+                 mode: int = 0o777) -> int:
     """Open *path* beneath *root* (a path or an fd): any escape fails with EXDEV
     (openat2 RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)."""
     return _open_scoped(root, path, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
 
 
-def open_in_root(root: Any, path: Any, flags: int = os.O_RDONLY, mode: int = 0o777) -> int:
+def open_in_root(root: StrOrBytesPath | int, path: StrOrBytesPath, flags: int = os.O_RDONLY,
+                 mode: int = 0o777) -> int:
     """Open *path* as if *root* (a path or an fd) were ``/``: ".." and absolute
     symlinks stay inside (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)."""
     return _open_scoped(root, path, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)

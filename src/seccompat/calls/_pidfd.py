@@ -9,9 +9,16 @@ target) is raised as PermissionError.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._kernel import FALLBACK, attempt, flags_arg, int_arg, oserror, to_fd, unavailable
+from ._kernel import (
+    FALLBACK,
+    FileDescriptorLike,
+    attempt,
+    flags_arg,
+    int_arg,
+    oserror,
+    to_fd,
+    unavailable,
+)
 
 __all__ = ["PIDFD_NONBLOCK", "PIDFD_THREAD", "pidfd_getfd", "pidfd_open", "pidfd_send_signal"]
 
@@ -37,7 +44,8 @@ def pidfd_open(pid: int, flags: int = 0) -> int:
     return _call("pidfd_open", (int_arg(pid, "pid"), flags_arg(flags)))
 
 
-def pidfd_send_signal(pidfd: Any, sig: int, siginfo: None = None, flags: int = 0) -> None:
+def pidfd_send_signal(pidfd: FileDescriptorLike, sig: int, siginfo: None = None,
+                      flags: int = 0) -> None:
     """pidfd_send_signal(2) -- send *sig* to the process *pidfd* refers to.
 
     Linux 5.1.  *siginfo* must be None (a kill(2)-like siginfo).  No fallback.
@@ -48,7 +56,7 @@ def pidfd_send_signal(pidfd: Any, sig: int, siginfo: None = None, flags: int = 0
                                 flags_arg(flags)))
 
 
-def pidfd_getfd(pidfd: Any, targetfd: int, flags: int = 0) -> int:
+def pidfd_getfd(pidfd: FileDescriptorLike, targetfd: int, flags: int = 0) -> int:
     """pidfd_getfd(2) -- a duplicate of descriptor *targetfd* of the process *pidfd*
     refers to (needs PTRACE_MODE_ATTACH_REALCREDS).  Linux 5.6.  No fallback."""
     return _call("pidfd_getfd", (to_fd(pidfd, "pidfd"), to_fd(targetfd, "targetfd"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno as E
 import os
 import stat
-from typing import Any
 
 from ..proc import fs_ids, has_capability
 from ._attributes import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
@@ -13,6 +12,8 @@ from ._faccessat2 import faccessat2
 from ._kernel import (
     AT_EACCESS,
     FALLBACK,
+    FileDescriptorLike,
+    StrOrBytesPath,
     SyscallUnavailable,
     attempt,
     dir_fd_arg,
@@ -87,8 +88,9 @@ def _unlink_refused(raw: bytes, dir_fd: int | None) -> int:
     return 0
 
 
-def renameat2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: Any = None,
-              dst_dir_fd: Any = None) -> None:
+def renameat2(src: StrOrBytesPath, dst: StrOrBytesPath, flags: int = 0, *,
+              src_dir_fd: FileDescriptorLike | None = None,
+              dst_dir_fd: FileDescriptorLike | None = None) -> None:
     """renameat2(2) -- rename *src* to *dst*.
 
     RENAME_NOREPLACE fails with EEXIST instead of replacing; RENAME_EXCHANGE swaps

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno as E
 import os
 import struct
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ..proc import mount_id
 from ..raw import fast
@@ -14,6 +14,8 @@ from ._kernel import (
     AT_FDCWD,
     AT_SYMLINK_NOFOLLOW,
     FALLBACK,
+    FileDescriptorLike,
+    StrOrBytesPath,
     attempt,
     c_entry,
     flags_arg,
@@ -112,7 +114,7 @@ def _from_kernel(buf: bytes | bytearray) -> Statx:
         subvol if mask & STATX_SUBVOL else None))
 
 
-def _fallback(path: Any, raw: bytes | None, fd: int | None, flags: int, mask: int) -> Statx:
+def _fallback(path: object, raw: bytes | None, fd: int | None, flags: int, mask: int) -> Statx:
     """fstatat(2) for the basic fields; the mount id, only when *mask* asks for it,
     from /proc/self/fdinfo (statx(2) may leave unrequested fields unfilled).  After
     the kernel's flag checks; errors name *path*, as ``os.stat``'s do.  The C
@@ -155,7 +157,8 @@ def _stat_and_mount_id(target: int | bytes, dir_fd: int | None,
         os.close(fd)
 
 
-def _statx(path: Any, mask: int = STATX_BASIC_STATS, *, dir_fd: Any = None,
+def _statx(path: StrOrBytesPath | FileDescriptorLike, mask: int = STATX_BASIC_STATS, *,
+           dir_fd: FileDescriptorLike | None = None,
            follow_symlinks: bool = True, flags: int = 0) -> Statx:
     """statx(2) -- the status of *path* (a path, or an open fd as ``os.stat`` accepts).
 
