@@ -17,6 +17,7 @@ import signal
 import struct
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,11 @@ def in_child(fn: Callable[..., Any], *args: Any, filter: Filter | None = None,
         filter = Filter.simple(default or Action.allow(), rules, missing="skip")
     program = compile_filter(filter) if filter is not None else None
     r, w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Under xdist the worker has an I/O thread; the child only runs the test's
+        # function and writes its pickled result to a pipe (3.12+ warns all the same).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
         try:
