@@ -47,7 +47,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
-def _check(result: int, err: int, what: str) -> int:
+def _check(result: int, err: int) -> int:
     if err:
         raise OSError(err, os.strerror(err))
     return result
@@ -55,7 +55,7 @@ def _check(result: int, err: int, what: str) -> int:
 
 def set_no_new_privs() -> None:
     """prctl(PR_SET_NO_NEW_PRIVS, 1): irreversible for this process and its children."""
-    _check(*syscall(*no_new_privs_args()), "prctl")
+    _check(*syscall(*no_new_privs_args()))
 
 
 class Prepared:
@@ -108,7 +108,7 @@ def install(program: tuple[Insn, ...] | list[Insn] | bytes, *, flags: int = 0,
                               prepared.address, 0, 0)
     if err == 0 and flags & FLAG_TSYNC and not flags & FLAG_NEW_LISTENER and result > 0:
         raise OSError(E.ESRCH, os.strerror(E.ESRCH))  # thread *result* could not be synced
-    return _check(result, err, "seccomp")
+    return _check(result, err)
 
 
 def action_available(action: int) -> bool:
