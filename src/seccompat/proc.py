@@ -138,16 +138,10 @@ def fs_ids() -> tuple[int, int]:
 
 
 def thread_count() -> int:
-    """How many threads this process has (``Threads:`` in /proc/self/status); 0 when
-    /proc cannot say (callers then assume several)."""
-    try:
-        fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return 0
-    try:
-        value = _field(os.read(fd, 8192), b"Threads")
-    finally:
-        os.close(fd)
+    """How many threads this process has (proc(5) ``Threads:``, the same in every
+    thread's status); 0 when /proc cannot say (callers then assume several)."""
+    status = _read_status()
+    value = _field(status, b"Threads") if status is not None else None
     return int(value) if value is not None and value.isdigit() else 0
 
 
