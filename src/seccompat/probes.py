@@ -161,13 +161,16 @@ def _io_uring_gate() -> Closed | None:
     value = proc.sysctl("kernel.io_uring_disabled")
     if value == "2":
         return Closed("kernel.io_uring_disabled=2 denies io_uring to every process")
-    if value != "1" or proc.capable("CAP_SYS_ADMIN"):
+    if value != "1":
+        return None
+    admin = proc.capable("CAP_SYS_ADMIN")
+    if admin:
         return None
     group = proc.sysctl("kernel.io_uring_group")
     gid = int(group) if group and group.lstrip("-").isdigit() else -1
     if gid >= 0 and proc.in_initial_group(gid):
         return None
-    closed = _without("CAP_SYS_ADMIN", _INITIAL, proc.capable("CAP_SYS_ADMIN"))
+    closed = _without("CAP_SYS_ADMIN", _INITIAL, admin)
     reason = "kernel.io_uring_disabled=1, this process is not in kernel.io_uring_group"
     return Closed(f"{reason} and {closed.reason}" if closed else reason,
                   certain=closed.certain if closed else True)
