@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Sequence
 
 from . import proc
-from .raw import fast
+from .raw import ctypes_syscall, fast
 
 __all__ = ["ABORT", "CHILD_TIMEOUT", "CLOSE", "REPORT", "Report", "fork_script"]
 
@@ -123,7 +123,7 @@ def _run(script: tuple[tuple[int, ...], ...], out: int, alarm: int, quiet: bool,
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGSYS, signal.SIGALRM})
     if alarm:
         signal.alarm(alarm)
-    call = _gil.syscall if quiet else _ctypes_syscall
+    call = _gil.syscall if quiet else ctypes_syscall
     write = _gil.write if quiet else os.write
     for index, (flags, nr, *args) in enumerate(script):
         if flags & REPORT:
@@ -139,12 +139,6 @@ def _run(script: tuple[tuple[int, ...], ...], out: int, alarm: int, quiet: bool,
         if flags & REPORT:
             write(out, b"e %d %d %d %d\n" % (index, result, err, trapped))
     return 0
-
-
-def _ctypes_syscall(nr: int, *args: int) -> tuple[int, int]:
-    from .raw import ctypes_syscall
-
-    return ctypes_syscall(nr, *args)
 
 
 class Report:
@@ -175,6 +169,8 @@ class Report:
                 self.aborted = (values[0], values[1])
 
     def read_all(self, fd: int) -> None:
-        """Read *fd* to its end (the child's exit)."""
-        while chunk := os.read(fd, 65536):
-            self.feed(chunk)
+        """Read *fd* to its end (the child's exit), or, when *fd* is non-blocking, as
+        far as it has data now."""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(fd, 65536):
+                self.feed(chunk)

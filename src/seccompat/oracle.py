@@ -198,17 +198,6 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
     return learnt
 
 
-def _drain(fd: int, report: Report) -> None:
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            return
-        if not chunk:
-            return
-        report.feed(chunk)
-
-
 def _trace(pid: int, out: int, report: Report, index: list[int],
            results: dict[int, OracleResult]) -> bool:
     """Follow the traced child until it ends; record what each call met.  *index*
@@ -220,7 +209,7 @@ def _trace(pid: int, out: int, report: Report, index: list[int],
 
     while True:
         _, status = os.waitpid(pid, 0)
-        _drain(out, report)
+        report.read_all(out)
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
             break
         event, sig = status >> 16, os.WSTOPSIG(status)
@@ -242,7 +231,7 @@ def _trace(pid: int, out: int, report: Report, index: list[int],
             sig = 0
         # Any other signal is delivered: SIGALRM, the child's deadline, ends it.
         _ptrace(_PTRACE_CONT, pid, 0, sig)
-    _drain(out, report)
+    report.read_all(out)
     for step, (_, err, _trapped) in report.ended.items():
         i = index[step]
         if i >= 0 and i not in results:
