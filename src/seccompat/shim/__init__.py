@@ -191,17 +191,14 @@ def _unconditional(entries: list[ShimEntry]) -> tuple[list[ShimEntry], list[Shim
     break those.  A rule keyed on values none of the vectors has goes unseen."""
     if not entries:
         return [], []
-    queries: list[tuple[int, tuple[int, ...]]] = []
-    for entry in entries:
-        spec = PROBES.get(entry.name)
-        probe = tuple(spec.args) + (0,) * (6 - len(spec.args)) if spec is not None else ()
-        for vector in (*_VECTORS, *((probe,) if probe else ())):
-            queries.append((entry.number, vector))
-    answers = iter(scan(queries, pad=False))
+    asked = [(entry, _VECTORS if spec is None else (*_VECTORS, tuple(spec.args)))
+             for entry in entries for spec in [PROBES.get(entry.name)]]
+    # (scan pads each vector with zeros to six registers)
+    answers = iter(scan([(entry.number, v) for entry, vectors in asked for v in vectors],
+                        pad=False))
     same, conditional = [], []
-    for entry in entries:
-        spec = PROBES.get(entry.name)
-        got = [next(answers) for _ in range(len(_VECTORS) + (spec is not None))]
+    for entry, vectors in asked:
+        got = [next(answers) for _ in vectors]
         if all(a.kind == "errno" and a.errno == entry.errno for a in got):
             same.append(entry)
         else:
