@@ -29,19 +29,25 @@ __all__ = ["RENAME_EXCHANGE", "RENAME_NOREPLACE", "RENAME_WHITEOUT", "renameat2"
 RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 0x1, 0x2, 0x4
 
 
+def _inode(raw: bytes, dir_fd: int | None, open_flags: int) -> tuple[os.stat_result, int | None]:
+    """The status and :func:`protection` attributes of the inode at *raw*, opened
+    O_PATH with *open_flags* (O_NOFOLLOW, O_DIRECTORY)."""
+    fd = os.open(raw, os.O_PATH | os.O_CLOEXEC | open_flags, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        return st, protection(fd, st.st_mode)
+    finally:
+        os.close(fd)
+
+
 def _protected(raw: bytes, dir_fd: int | None, bits: int, follow: bool) -> bool:
     """Whether the inode at *raw* has one of the attribute *bits*.  Unknown (without
     statx(2), FS_IOC_GETFLAGS needs read access) counts as no: the caller is then
     told the emulation cannot serve, which is true either way."""
     try:
-        fd = os.open(raw, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
-                     dir_fd=dir_fd)
+        _, found = _inode(raw, dir_fd, 0 if follow else os.O_NOFOLLOW)
     except OSError:
         return False
-    try:
-        found = protection(fd, os.fstat(fd).st_mode)
-    finally:
-        os.close(fd)
     return bool(found and found & bits)
 
 
@@ -72,12 +78,7 @@ def _unlink_refused(raw: bytes, dir_fd: int | None) -> int:
         faccessat2(parent, os.W_OK | os.X_OK, dir_fd=dir_fd, flags=AT_EACCESS)
     except OSError as exc:
         return exc.errno or E.EACCES
-    fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        dir_st = os.fstat(fd)
-        flags = protection(fd, dir_st.st_mode)
-    finally:
-        os.close(fd)
+    dir_st, flags = _inode(parent, dir_fd, os.O_DIRECTORY)
     if flags is None or flags & STATX_ATTR_APPEND:
         return E.EPERM  # append-only (or cannot tell: refuse rather than half-act)
     if dir_st.st_mode & stat.S_ISVTX:
