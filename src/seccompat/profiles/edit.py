@@ -43,12 +43,7 @@ def spans(text: str) -> dict[Path, Span]:
                     i = _skip(text, i + 1)
             i += 1
         elif ch == "[":
-            i = _skip(text, i + 1)
-            while text[i] != "]":
-                i = _skip(text, _skip_value(text, i))
-                if text[i] == ",":
-                    i = _skip(text, i + 1)
-            i += 1
+            i = _elements(text, i)[1] + 1
         else:
             i = _skip_value(text, i)
         out[path] = Span(key_start, start, i)
@@ -68,6 +63,20 @@ def _skip_value(text: str, i: int) -> int:
     """The end of the JSON value starting at *i*."""
     end: int = _DECODER.raw_decode(text, i)[1]
     return end
+
+
+def _elements(text: str, i: int) -> tuple[list[tuple[int, int]], int]:
+    """The bounds of each element of the array whose "[" is at *i*, and where its "]"
+    is."""
+    bounds = []
+    i = _skip(text, i + 1)
+    while text[i] != "]":
+        end = _skip_value(text, i)
+        bounds.append((i, end))
+        i = _skip(text, end)
+        if text[i] == ",":
+            i = _skip(text, i + 1)
+    return bounds, i
 
 
 def _line_indent(text: str, i: int) -> str:
@@ -137,14 +146,7 @@ def set_in_elements(text: str, array: Path, indexes: set[int], key: str, value: 
     """Set *key* to *value* (as :func:`set_member`) in each object element of the
     array at *array* whose position is in *indexes*: one pass over the text, the
     other elements skipped at the JSON decoder's speed."""
-    span = spans(text)[array]
-    bounds, i = [], _skip(text, span.value_start + 1)
-    while text[i] != "]":
-        end = _skip_value(text, i)
-        bounds.append((i, end))
-        i = _skip(text, end)
-        if text[i] == ",":
-            i = _skip(text, i + 1)
+    bounds, _ = _elements(text, spans(text)[array].value_start)
     pieces, last = [], 0
     for index, (start, end) in enumerate(bounds):
         if index in indexes:
