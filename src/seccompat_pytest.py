@@ -29,6 +29,7 @@ import pytest
 
 _ENV = "SECCOMPAT_PYTEST_FILTER"
 _DESCRIPTION = pytest.StashKey[str]()
+_BUILT = pytest.StashKey["tuple[Any, str]"]()  # a marked test's filter, built at collection
 _MARKER = ("seccomp(profile=None, runtime=None, deny=(), deny_newer_than=None, errno='EPERM'): "
            "run this test in a forked child under that seccomp filter")
 
@@ -137,7 +138,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is None:
             continue
         try:
-            build(*marker.args, **marker.kwargs)
+            item.stash[_BUILT] = build(*marker.args, **marker.kwargs)
         except (ValueError, OSError, TypeError) as exc:
             raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.seccomp: {exc}") from None
 
@@ -155,7 +156,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     from seccompat.bpf import compile_filter
     from seccompat.bpf.load import install
 
-    flt, description = build(*marker.args, **marker.kwargs)
+    built = pyfuncitem.stash.get(_BUILT, None)
+    flt, description = built if built is not None else build(*marker.args, **marker.kwargs)
     program = compile_filter(flt)
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
