@@ -29,11 +29,11 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO = sy
 def errno_fields(err: int | None) -> dict[str, int | str | None]:
     """The one JSON spelling of an errno, in every command: ``{"errno": 1,
     "errno_name": "EPERM"}`` (both None when there is none)."""
-    import errno as _errno
+    from ..raw import errno_name  # (ctypes: not at every command's start-up)
 
     if err is None:
         return {"errno": None, "errno_name": None}
-    return {"errno": err, "errno_name": _errno.errorcode.get(err, f"errno {err}")}
+    return {"errno": err, "errno_name": errno_name(err)}
 
 
 def name_list(values: Sequence[str]) -> list[str]:
