@@ -10,14 +10,14 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 static int
@@ -273,34 +273,149 @@ fork_script(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLong((long)pid);
 }
 
-/* --- kernel attempts for the hot wrappers (seccompat.calls) ----------------
- * Generic shapes, the syscall number always from seccompat's table.  Each
- * returns the result (or the buffer the kernel filled), or the errno as a
- * negative int: the Python wrapper decides what a failure means.  Paths go
- * through PyUnicode_FSConverter, exactly as the os module converts them.
- */
+/* --- entry: a wrapper's plain case, driven by its description --------------
+ *
+ * entry(implementation, fallback, description) -> a callable with the Python
+ * implementation's signature.  It knows no syscall: seccompat.calls._entry builds
+ * each description (which parameters, what each puts in which register, what the
+ * result is) from the wrapper's own constants.  It answers the plain case only --
+ * exact ints in the described ranges, str/bytes paths (converted as the os module
+ * converts them), the kernel's success or a definite error -- and hands every
+ * other call, with the very same arguments, to the Python implementation, which is
+ * the reference: odd arguments, ENOSYS and EPERM (filtered or genuine: the Python
+ * side asks), an error the description does not turn into an answer.
+ *
+ * Once this thread knows that the call, for the values of its kept registers, is
+ * filtered or missing (mark_doomed, from the Python verdicts it mirrors), the
+ * plain case calls the fallback itself with the described arguments, without the
+ * doomed syscall or the Python verdict lookup in between. */
 
-/* openat2(path, flags=O_RDONLY, mode=0o777, *, dir_fd=None, resolve=0): the
- * public seccompat.calls.openat2 when this module is built.  It handles only the
- * plain case (int arguments in range, the kernel answering); anything else, and
- * ENOSYS or EPERM (which need the classifier), goes to the Python implementation
- * registered with set_openat2(), with the very same arguments. */
-static PyObject *openat2_python = NULL;
-static long openat2_nr = -1;
+enum { K_PATH, K_INT, K_BOOL, K_NONE, K_POINTED };  /* parameter kinds */
+enum { R_VALUE, R_WORDS, R_OUT };                   /* register kinds */
+enum { RES_NONE, RES_BOOL, RES_INT, RES_BYTES, RES_STRUCT };
+enum { ERR_DELEGATE, ERR_RAISE };
+enum { A_GIVEN, A_ENCODED, A_REGISTER, A_CONST };   /* fallback argument sources */
+enum { D_U16, D_U32, D_U64, D_NS, D_DEV };          /* struct field decoders */
+
+#define MAX_PARAMS 6
+#define MAX_WORDS 4
+#define MAX_FIELDS 32
+#define MAX_OUT 512
+#define MAX_KEPT 2
+#define MAX_ENTRIES 16
+#define DOOMED_KEYS 8
+#define MAX_ARGS 8
+
+struct param {
+    PyObject *keyword;      /* accepted by this name (NULL: positional only) */
+    PyObject *dflt;         /* NULL: required */
+    int kind, none_ok, reg, word, replace, gate;
+    long lo, hi, bits_true, bits_false, gate_masks[2];
+};
+
+struct field { int decoder, all; long offset, bits; };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *dict;         /* functools.update_wrapper's attributes */
+    PyObject *implementation, *fallback, *result_type;
+    PyObject *fallback_args;  /* tuple of (source, index or object) */
+    PyObject *syscall;        /* the name mark_doomed matches */
+    unsigned long generation;
+    int index, nparams, npositional, nregs, nwords, nkept, nfields, nargs;
+    int arg_source[MAX_ARGS], arg_index[MAX_ARGS];
+    int result, errors, out_param, path_param;
+    long nr, out_size, mask_offset;
+    int reg_kind[6];
+    long reg_value[6];
+    long long word_base[MAX_WORDS];
+    int kept[MAX_KEPT];
+    struct param params[MAX_PARAMS];
+    struct field fields[MAX_FIELDS];
+} Entry;
+
+/* This thread's doomed calls, per entry: any = some verdict said filtered or
+ * missing (the plain case then never makes the call itself); keys = the kept
+ * register values whose verdict is known, which take the fallback at once.  Per OS
+ * thread, as seccomp filters are: a new thread starts clear, a forked child
+ * inherits the forking thread's. */
+struct doomed {
+    unsigned long generation;  /* the entry this slot's state is about */
+    unsigned char any, nkeys;
+    long keys[DOOMED_KEYS][MAX_KEPT];
+};
+static __thread struct doomed doomed[MAX_ENTRIES];
+static unsigned long generations;  /* entries made so far: each its own generation */
+
+/* This thread's state for entry *e*: clear if the slot last served an older entry. */
+static struct doomed *
+doomed_state(const Entry *e)
+{
+    struct doomed *d = &doomed[e->index];
+
+    if (d->generation != e->generation)
+        *d = (struct doomed){.generation = e->generation};
+    return d;
+}
+
+static Entry *entries[MAX_ENTRIES];  /* borrowed: an entry leaves this table when freed */
+
+static int
+doomed_key(const Entry *e, const long *regs)
+{
+    const struct doomed *d = doomed_state(e);
+
+    for (int k = 0; k < d->nkeys; k++) {
+        int j = 0;
+        while (j < e->nkept && d->keys[k][j] == regs[e->kept[j]])
+            j++;
+        if (j == e->nkept)
+            return 1;
+    }
+    return 0;
+}
+
+static void
+doom(const Entry *e, PyObject *key)
+{
+    struct doomed *d = doomed_state(e);
+    long values[MAX_KEPT] = {0}, regs[6] = {0};
+
+    d->any = 1;
+    if (key == Py_None || PyTuple_GET_SIZE(key) != e->nkept || d->nkeys == DOOMED_KEYS)
+        return;  /* no key the plain case could match: Python decides */
+    for (int j = 0; j < e->nkept; j++) {
+        int overflow = 0;
+        values[j] = PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(key, j), &overflow);
+        if (PyErr_Occurred() || overflow) {
+            PyErr_Clear();
+            return;
+        }
+        regs[e->kept[j]] = values[j];
+    }
+    if (!doomed_key(e, regs))
+        memcpy(d->keys[d->nkeys++], values, sizeof values);
+}
 
 static PyObject *
-set_openat2(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+mark_doomed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    long nr;
-
     (void)module;
-    if (nargs != 2 || !PyCallable_Check(args[1]) || as_long(args[0], &nr) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "set_openat2(nr, python_implementation)");
+    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])
+        || (nargs == 2 && args[1] != Py_None && !PyTuple_Check(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "mark_doomed(syscall, key=None)");
         return NULL;
     }
-    Py_XSETREF(openat2_python, Py_NewRef(args[1]));
-    openat2_nr = nr;
+    for (int i = 0; i < MAX_ENTRIES; i++) {
+        if (entries[i] == NULL)
+            continue;
+        int same = PyUnicode_Compare(entries[i]->syscall, args[0]);
+        if (same == -1 && PyErr_Occurred())
+            return NULL;
+        if (same == 0)
+            doom(entries[i], nargs == 2 ? args[1] : Py_None);
+    }
     Py_RETURN_NONE;
 }
 
@@ -321,31 +436,17 @@ plain_path(PyObject *obj)
     return path;
 }
 
-/* dir_fd=None and follow_symlinks=<bool>, as access and statx take them: 1 when
- * key/value is one of those (follow_symlinks=False adds AT_SYMLINK_NOFOLLOW). */
+/* An exact int in [lo, hi]: 1 and *out, else 0 (no error set). */
 static int
-path_keyword(PyObject *key, PyObject *value, long *flags)
+int_in(PyObject *obj, long lo, long hi, long *out)
 {
-    if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0)
-        return value == Py_None;
-    if (PyUnicode_CompareWithASCIIString(key, "follow_symlinks") == 0 && PyBool_Check(value)) {
-        *flags |= value == Py_False ? AT_SYMLINK_NOFOLLOW : 0;
-        return 1;
-    }
-    return 0;
-}
-
-static int
-small_uint(PyObject *obj, long *out)
-{
-    /* An exact int in [0, 2**32): anything else is the Python path's business. */
     int overflow = 0;
     long value;
 
     if (!PyLong_CheckExact(obj))
         return 0;
     value = PyLong_AsLongAndOverflow(obj, &overflow);
-    if (overflow || value < 0 || value > 0xFFFFFFFFL) {
+    if (overflow || value < lo || value > hi) {
         PyErr_Clear();
         return 0;
     }
@@ -353,667 +454,569 @@ small_uint(PyObject *obj, long *out)
     return 1;
 }
 
-static PyObject *
-openat2_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *path_obj = NULL, *flags_obj = NULL, *mode_obj = NULL, *dirfd_obj = NULL,
-             *resolve_obj = NULL, *path = NULL;
-    long flags = 0, mode = 0777, dirfd = -100, resolve = 0, r;
-    unsigned long long how[3];
-    int err;
-
-    (void)module;
-    if (openat2_python == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "openat2: no implementation registered");
-        return NULL;
-    }
-    if (nargs < 1 || nargs > 3)
-        goto python;
-    path_obj = args[0];
-    flags_obj = nargs > 1 ? args[1] : NULL;
-    mode_obj = nargs > 2 ? args[2] : NULL;
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, i), **slot;
-        if (PyUnicode_CompareWithASCIIString(key, "flags") == 0) slot = &flags_obj;
-        else if (PyUnicode_CompareWithASCIIString(key, "mode") == 0) slot = &mode_obj;
-        else if (PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0) slot = &dirfd_obj;
-        else if (PyUnicode_CompareWithASCIIString(key, "resolve") == 0) slot = &resolve_obj;
-        else goto python;  /* unknown or positional-by-name: let Python say so */
-        if (*slot != NULL)
-            goto python;
-        *slot = args[nargs + i];
-    }
-    if ((flags_obj && !small_uint(flags_obj, &flags)) || (mode_obj && !small_uint(mode_obj, &mode))
-        || (resolve_obj && !small_uint(resolve_obj, &resolve)))
-        goto python;
-    if (dirfd_obj && dirfd_obj != Py_None) {
-        int overflow = 0;
-        if (!PyLong_CheckExact(dirfd_obj))
-            goto python;
-        dirfd = PyLong_AsLongAndOverflow(dirfd_obj, &overflow);
-        if (overflow || dirfd < INT_MIN || dirfd > INT_MAX) {
-            PyErr_Clear();
-            goto python;
-        }
-    }
-    if ((path = plain_path(path_obj)) == NULL)
-        goto python;
-    how[0] = (unsigned long)flags | O_CLOEXEC;
-    /* O_TMPFILE includes O_DIRECTORY: compare the whole mask, not any bit. */
-    how[1] = (unsigned long)(((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0);
-    how[2] = (unsigned long)resolve;
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(openat2_nr, dirfd, PyBytes_AS_STRING(path), how, sizeof how);
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
-    if (!err)
-        return PyLong_FromLong(r);
-    if (err != ENOSYS && err != EPERM) {
-        errno = err;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
-    }
-python:
-    return PyObject_Vectorcall(openat2_python, args, nargsf, kwnames);
-}
-
-/* Wrappers whose plain case runs here (seccompat.calls registers them): exact
- * ints and str/bytes paths, the kernel's success or its definite answer.  Every
- * other case -- odd arguments, ENOSYS, EPERM (filtered or genuine: the Python side
- * asks), a genuine error that must become an OSError -- goes to the registered
- * Python implementation, which is the reference and repeats the side-effect-free
- * call. */
-enum { W_ACCESS, W_FACCESSAT2, W_CLOSE_RANGE, W_GETRANDOM, W_COPY_FILE_RANGE, W_STATX,
-       W_COUNT };
-/* Each entry's name, and the syscall it makes (as the Python side names them). */
-static const char *const wrapper_names[W_COUNT] = {
-    "access", "faccessat2", "close_range", "getrandom", "copy_file_range", "statx"};
-static const char *const wrapper_syscalls[W_COUNT] = {
-    "faccessat2", "faccessat2", "close_range", "getrandom", "copy_file_range", "statx"};
-static PyObject *wrapper_python[W_COUNT];
-/* What the plain case calls once this thread has seen its arguments filtered or
- * missing (NULL: the Python implementation decides every such call). */
-static PyObject *wrapper_fallback[W_COUNT];
-static long wrapper_nr[W_COUNT];
-/* The syscall arguments a verdict depends on: the probe's kept slots (at most 2). */
-#define MAX_KEPT 2
-static int wrapper_kept[W_COUNT][MAX_KEPT], wrapper_nkept[W_COUNT];
-
-/* This thread's doomed calls: any = some verdict said filtered or missing (the
- * plain case then never makes the call itself); keys = the kept-slot values whose
- * verdict is known, which may take the fallback at once.  Per OS thread, as seccomp
- * filters are: a new thread starts clear, a forked child inherits the forking
- * thread's.  Filled only by the Python side's verdicts, which it mirrors. */
-#define DOOMED_KEYS 8
-struct doomed {
-    unsigned char any, nkeys;
-    long keys[DOOMED_KEYS][MAX_KEPT];
-};
-static __thread struct doomed wrapper_doomed[W_COUNT];
-
 static int
-wrapper_index(const char *entry)
+gate_open(const struct param *p, const long *values)
 {
-    for (int i = 0; i < W_COUNT; i++)
-        if (strcmp(entry, wrapper_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* Whether this thread knows the verdict for the syscall arguments *sys*: filtered or
- * missing, so the fallback answers. */
-static int
-doomed_key(int which, const long *sys)
-{
-    const struct doomed *d = &wrapper_doomed[which];
-
-    for (int k = 0; k < d->nkeys; k++) {
-        int j = 0;
-        while (j < wrapper_nkept[which] && d->keys[k][j] == sys[wrapper_kept[which][j]])
-            j++;
-        if (j == wrapper_nkept[which])
+    if (p->gate < 0)
+        return 1;
+    for (int m = 0; m < 2; m++)
+        if (p->gate_masks[m] && (values[p->gate] & p->gate_masks[m]) == p->gate_masks[m])
             return 1;
-    }
     return 0;
 }
 
-/* Record *key* (a tuple of the kept-slot values, or None) for entry *i*. */
-static void
-doom_entry(int i, PyObject *key)
-{
-    struct doomed *d = &wrapper_doomed[i];
-    long values[MAX_KEPT] = {0}, sys[6] = {0};
-
-    d->any = 1;
-    if (key == Py_None || PyTuple_GET_SIZE(key) != wrapper_nkept[i] || d->nkeys == DOOMED_KEYS)
-        return;  /* no key the plain case could match: Python decides */
-    for (int j = 0; j < wrapper_nkept[i]; j++) {
-        int overflow = 0;
-        values[j] = PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(key, j), &overflow);
-        if (PyErr_Occurred() || overflow) {
-            PyErr_Clear();
-            return;
-        }
-        sys[wrapper_kept[i][j]] = values[j];
-    }
-    if (!doomed_key(i, sys))
-        memcpy(d->keys[d->nkeys++], values, sizeof values);
-}
-
 static PyObject *
-mark_doomed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+decode_struct(const Entry *e, const unsigned char *buf)
 {
-    const char *name;
-
-    (void)module;
-    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])
-        || (nargs == 2 && args[1] != Py_None && !PyTuple_Check(args[1]))) {
-        PyErr_SetString(PyExc_TypeError, "mark_doomed(syscall, key=None)");
-        return NULL;
-    }
-    if ((name = PyUnicode_AsUTF8(args[0])) == NULL)
-        return NULL;
-    for (int i = 0; i < W_COUNT; i++)
-        if (strcmp(name, wrapper_syscalls[i]) == 0)
-            doom_entry(i, nargs == 2 ? args[1] : Py_None);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-set_wrapper(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    const char *name;
-    PyObject *fallback = nargs > 3 && args[3] != Py_None ? args[3] : NULL;
-    PyObject *kept = nargs > 4 ? args[4] : NULL;
-    long nr, slots[MAX_KEPT];
-    Py_ssize_t nkept = kept ? PyTuple_Size(kept) : 0;
-    int i;
-
-    (void)module;
-    if (nargs < 3 || nargs > 5 || !PyUnicode_Check(args[0]) || !PyCallable_Check(args[2])
-        || (fallback && !PyCallable_Check(fallback)) || (kept && !PyTuple_Check(kept))
-        || nkept > MAX_KEPT) {
-        PyErr_Clear();
-        PyErr_SetString(PyExc_TypeError, "set_wrapper(entry, nr, implementation, "
-                        "fallback=None, kept=()): kept is a tuple of at most 2 indexes");
-        return NULL;
-    }
-    for (Py_ssize_t j = 0; j < nkept; j++) {
-        slots[j] = PyLong_AsLong(PyTuple_GET_ITEM(kept, j));
-        if (slots[j] < 0 || slots[j] > 5) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "kept: syscall argument indexes 0..5");
-            return NULL;
-        }
-    }
-    name = PyUnicode_AsUTF8(args[0]);
-    nr = PyLong_AsLong(args[1]);
-    if (name == NULL || (nr == -1 && PyErr_Occurred()))
-        return NULL;
-    if ((i = wrapper_index(name)) < 0) {
-        PyErr_Format(PyExc_ValueError, "no C entry for %s", name);
-        return NULL;
-    }
-    Py_XSETREF(wrapper_python[i], Py_NewRef(args[2]));
-    Py_XSETREF(wrapper_fallback[i], fallback ? Py_NewRef(fallback) : NULL);
-    wrapper_nr[i] = nr;
-    wrapper_nkept[i] = (int)nkept;
-    for (Py_ssize_t j = 0; j < nkept; j++)
-        wrapper_kept[i][j] = (int)slots[j];
-    return Py_NewRef(Py_None);
-}
-
-static PyObject *
-delegate(int which, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    if (wrapper_python[which] == NULL) {
-        PyErr_Format(PyExc_RuntimeError, "%s: no implementation registered",
-                     wrapper_names[which]);
-        return NULL;
-    }
-    return PyObject_Vectorcall(wrapper_python[which], args, nargsf, kwnames);
-}
-
-/* Whether the plain case of a call this thread saw filtered or missing, with syscall
- * arguments *sys*, takes the fallback at once (else the Python implementation
- * decides). */
-static int
-takes_fallback(int which, const long *sys)
-{
-    return wrapper_fallback[which] != NULL && doomed_key(which, sys);
-}
-
-static PyObject *at_fdcwd;  /* AT_FDCWD as an int object, made once */
-
-/* faccessat2(AT_FDCWD, path, mode, flags) for access and faccessat2: 0 or the errno;
- * -1 (*fallback_result set) when this thread's verdict sent it to the fallback;
- * -2 when the Python implementation must decide. */
-static int
-faccess_plain(int which, PyObject *path_obj, long mode, long flags, PyObject **fallback_result)
-{
-    long sys[6] = {AT_FDCWD, 0, mode, flags}, r;
-    PyObject *path = plain_path(path_obj);
-    int err;
-
-    if (path == NULL)
-        return -2;
-    if (wrapper_doomed[which].any) {
-        if (takes_fallback(which, sys)) {
-            PyObject *mode_obj = PyLong_FromLong(mode), *flags_obj = PyLong_FromLong(flags);
-            PyObject *fargs[5] = {path_obj, path, mode_obj, at_fdcwd, flags_obj};
-            *fallback_result = NULL;
-            if (mode_obj != NULL && flags_obj != NULL)
-                *fallback_result = PyObject_Vectorcall(wrapper_fallback[which], fargs, 5, NULL);
-            Py_XDECREF(mode_obj);
-            Py_XDECREF(flags_obj);
-            Py_DECREF(path);
-            return -1;
-        }
-        Py_DECREF(path);
-        return -2;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(wrapper_nr[which], AT_FDCWD, PyBytes_AS_STRING(path), mode, flags);
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
-    return err == ENOSYS || err == EPERM ? -2 : err;
-}
-
-/* access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True) -> bool
- * and faccessat2(path, mode, *, dir_fd=None, flags=0) -> None or the kernel's OSError:
- * one syscall, their own keywords and answers. */
-static PyObject *
-faccess_entry(int which, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *result;
-    long mode, flags = 0;
-    int err;
-
-    if (nargs != 2 || !small_uint(args[1], &mode) || mode > 7)
-        return delegate(which, args, nargsf, kwnames);
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (which == W_ACCESS ? path_keyword(key, value, &flags)
-                              : PyUnicode_CompareWithASCIIString(key, "dir_fd") == 0
-                                    && value == Py_None)
-            continue;
-        if (which == W_ACCESS && PyUnicode_CompareWithASCIIString(key, "effective_ids") == 0
-            && PyBool_Check(value)) {
-            flags |= value == Py_True ? AT_EACCESS : 0;
-            continue;
-        }
-        if (which == W_FACCESSAT2 && PyUnicode_CompareWithASCIIString(key, "flags") == 0
-            && small_uint(value, &flags))
-            continue;
-        return delegate(which, args, nargsf, kwnames);
-    }
-    err = faccess_plain(which, args[0], mode, flags, &result);
-    if (err == -2)
-        return delegate(which, args, nargsf, kwnames);
-    if (which == W_FACCESSAT2) {
-        if (err == -1)
-            return result;
-        if (err == 0)
-            Py_RETURN_NONE;
-        errno = err;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, args[0]);
-    }
-    if (err == -1) {  /* the fallback: None, or an OSError that os.access turns into False */
-        if (result == NULL && !PyErr_ExceptionMatches(PyExc_OSError))
-            return NULL;
-        PyErr_Clear();
-        err = result == NULL;
-        Py_XDECREF(result);
-    }
-    return PyBool_FromLong(!err);
-}
-
-static PyObject *
-access_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    (void)module;
-    return faccess_entry(W_ACCESS, args, nargsf, kwnames);
-}
-
-static PyObject *
-faccessat2_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    (void)module;
-    return faccess_entry(W_FACCESSAT2, args, nargsf, kwnames);
-}
-
-/* close_range(first, last, flags=0) */
-static PyObject *
-close_range_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    long first, last, flags = 0, r;
-
-    (void)module;
-    if (kwnames != NULL || nargs < 2 || nargs > 3
-        || !small_uint(args[0], &first) || !small_uint(args[1], &last)
-        || (nargs == 3 && !small_uint(args[2], &flags)))
-        return delegate(W_CLOSE_RANGE, args, nargsf, kwnames);
-    if (wrapper_doomed[W_CLOSE_RANGE].any) {
-        long sys[6] = {first, last, flags};
-        if (takes_fallback(W_CLOSE_RANGE, sys))
-            return PyObject_Vectorcall(wrapper_fallback[W_CLOSE_RANGE], args, nargsf, NULL);
-        return delegate(W_CLOSE_RANGE, args, nargsf, kwnames);
-    }
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(wrapper_nr[W_CLOSE_RANGE], first, last, flags);
-    Py_END_ALLOW_THREADS
-    if (r == 0)
-        Py_RETURN_NONE;
-    return delegate(W_CLOSE_RANGE, args, nargsf, kwnames);
-}
-
-/* getrandom(size, flags=0) */
-#define GETRANDOM_MAX_PER_CALL (32L << 20)
-
-static PyObject *
-getrandom_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    long size, flags = 0, r;
-    PyObject *out;
-    int err;
-
-    (void)module;
-    if (kwnames != NULL || nargs < 1 || nargs > 2
-        || !small_uint(args[0], &size) || size > GETRANDOM_MAX_PER_CALL
-        || (nargs == 2 && !small_uint(args[1], &flags)))
-        return delegate(W_GETRANDOM, args, nargsf, kwnames);
-    if (wrapper_doomed[W_GETRANDOM].any) {
-        long sys[6] = {0, size, flags};
-        if (takes_fallback(W_GETRANDOM, sys))
-            return PyObject_Vectorcall(wrapper_fallback[W_GETRANDOM], args, nargsf, NULL);
-        return delegate(W_GETRANDOM, args, nargsf, kwnames);
-    }
-    out = PyBytes_FromStringAndSize(NULL, size);
-    if (out == NULL)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(wrapper_nr[W_GETRANDOM], size ? PyBytes_AS_STRING(out) : NULL, size, flags);
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    if (err) {
-        Py_DECREF(out);
-        return delegate(W_GETRANDOM, args, nargsf, kwnames);
-    }
-    if (r != size && _PyBytes_Resize(&out, r) != 0)
-        return NULL;
-    return out;
-}
-
-/* copy_file_range(src, dst, count, offset_src=None, offset_dst=None) */
-static int
-offset_arg(PyObject *obj, long long *value, long long **ptr)
-{
-    /* None: the file offset (NULL); an exact int >= 0: that offset. */
-    int overflow = 0;
-
-    if (obj == NULL || obj == Py_None) {
-        *ptr = NULL;
-        return 1;
-    }
-    if (!PyLong_CheckExact(obj))
-        return 0;
-    *value = PyLong_AsLongLongAndOverflow(obj, &overflow);
-    if (overflow || *value < 0) {
-        PyErr_Clear();
-        return 0;
-    }
-    *ptr = value;
-    return 1;
-}
-
-static PyObject *
-copy_file_range_entry(PyObject *module, PyObject *const *args, size_t nargsf,
-                      PyObject *kwnames)
-{
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *off_src_obj = nargs > 3 ? args[3] : NULL, *off_dst_obj = nargs > 4 ? args[4] : NULL;
-    long long off_src, off_dst, *src_ptr, *dst_ptr;
-    long src, dst, count, r;
-    int overflow = 0;
-
-    (void)module;
-    if (nargs < 3 || nargs > 5)
-        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, i), **slot;
-        if (PyUnicode_CompareWithASCIIString(key, "offset_src") == 0) slot = &off_src_obj;
-        else if (PyUnicode_CompareWithASCIIString(key, "offset_dst") == 0) slot = &off_dst_obj;
-        else return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
-        if (*slot != NULL)  /* given twice: let Python say so */
-            return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
-        *slot = args[nargs + i];
-    }
-    if (!small_uint(args[0], &src) || !small_uint(args[1], &dst) || src > INT_MAX
-        || dst > INT_MAX || !PyLong_CheckExact(args[2])
-        || !offset_arg(off_src_obj, &off_src, &src_ptr)
-        || !offset_arg(off_dst_obj, &off_dst, &dst_ptr))
-        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
-    count = PyLong_AsLongAndOverflow(args[2], &overflow);
-    if (overflow || count < 0) {
-        PyErr_Clear();
-        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
-    }
-    if (wrapper_doomed[W_COPY_FILE_RANGE].any) {
-        long sys[6] = {src, 0, dst, 0, count, 0};
-        PyObject *fargs[5] = {args[0], args[1], args[2], off_src_obj ? off_src_obj : Py_None,
-                              off_dst_obj ? off_dst_obj : Py_None};
-        if (takes_fallback(W_COPY_FILE_RANGE, sys))
-            return PyObject_Vectorcall(wrapper_fallback[W_COPY_FILE_RANGE], fargs, 5, NULL);
-        return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
-    }
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(wrapper_nr[W_COPY_FILE_RANGE], src, src_ptr, dst, dst_ptr, count, 0);
-    Py_END_ALLOW_THREADS
-    if (r >= 0)
-        return PyLong_FromLong(r);
-    return delegate(W_COPY_FILE_RANGE, args, nargsf, kwnames);
-}
-
-/* statx(path, mask=STATX_BASIC_STATS, *, dir_fd=None, follow_symlinks=True, flags=0)
- * -> seccompat.calls._statx.Statx, built here from struct statx (include/uapi/linux/
- * stat.h, 256 bytes) exactly as _from_kernel builds it. */
-static PyObject *statx_result_type = NULL;
-
-static PyObject *
-set_statx_result(PyObject *module, PyObject *type)
-{
-    (void)module;
-    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "set_statx_result(a tuple subclass)");
-        return NULL;
-    }
-    Py_XSETREF(statx_result_type, Py_NewRef(type));
-    Py_RETURN_NONE;
-}
-
-#define U32(off) (*(const uint32_t *)(buf + (off)))
-#define U16(off) (*(const uint16_t *)(buf + (off)))
-#define U64(off) (*(const uint64_t *)(buf + (off)))
-#define I64(off) (*(const int64_t *)(buf + (off)))
-
-static PyObject *
-ns_or_none(const unsigned char *buf, size_t off, int present)
-{
-    __int128 ns = (__int128)I64(off) * 1000000000 + U32(off + 8);
-    if (!present)
-        Py_RETURN_NONE;
-    if (ns > INT64_MAX || ns < INT64_MIN)  /* beyond 2262: Python's ints, not ours */
-        return NULL;
-    return PyLong_FromLongLong((long long)ns);
-}
-
-static PyObject *
-statx_tuple(const unsigned char *buf)
-{
-    uint32_t mask = U32(0);
-    int dio = (mask & 0x2000) != 0;
-    PyObject *values[21];
+    uint32_t mask;
     PyObject *tuple, *args, *result = NULL;
-    int i, ok = 1;
 
-    /* A field whose STATX_* bit the kernel left out of stx_mask is None. */
-#define IF_MASK(bits, value) ((mask & (bits)) == (bits) ? (value) : Py_NewRef(Py_None))
-    values[0] = PyLong_FromUnsignedLong(mask);
-    values[1] = PyLong_FromUnsignedLong(U32(4));
-    values[2] = PyLong_FromUnsignedLongLong(U64(8));
-    values[3] = PyLong_FromUnsignedLongLong(U64(56));
-    values[4] = IF_MASK(0x4, PyLong_FromUnsignedLong(U32(16)));
-    values[5] = IF_MASK(0x8, PyLong_FromUnsignedLong(U32(20)));
-    values[6] = IF_MASK(0x10, PyLong_FromUnsignedLong(U32(24)));
-    values[7] = IF_MASK(0x1 | 0x2, PyLong_FromUnsignedLong(U16(28)));
-    values[8] = IF_MASK(0x100, PyLong_FromUnsignedLongLong(U64(32)));
-    values[9] = IF_MASK(0x200, PyLong_FromUnsignedLongLong(U64(40)));
-    values[10] = IF_MASK(0x400, PyLong_FromUnsignedLongLong(U64(48)));
-#undef IF_MASK
-    values[11] = ns_or_none(buf, 64, (mask & 0x20) != 0);
-    values[12] = ns_or_none(buf, 80, (mask & 0x800) != 0);
-    values[13] = ns_or_none(buf, 96, (mask & 0x80) != 0);
-    values[14] = ns_or_none(buf, 112, (mask & 0x40) != 0);
-    values[15] = PyLong_FromUnsignedLongLong(makedev(U32(128), U32(132)));
-    values[16] = PyLong_FromUnsignedLongLong(makedev(U32(136), U32(140)));
-    values[17] = mask & (0x1000 | 0x4000) ? PyLong_FromUnsignedLongLong(U64(144))
-                                          : Py_NewRef(Py_None);
-    values[18] = dio ? PyLong_FromUnsignedLong(U32(152)) : Py_NewRef(Py_None);
-    values[19] = dio ? PyLong_FromUnsignedLong(U32(156)) : Py_NewRef(Py_None);
-    values[20] = mask & 0x8000 ? PyLong_FromUnsignedLongLong(U64(160)) : Py_NewRef(Py_None);
-    for (i = 0; i < 21; i++)
-        ok &= values[i] != NULL;
-    if (!ok) {
-        for (i = 0; i < 21; i++)
-            Py_XDECREF(values[i]);
-        PyErr_Clear();
-        return NULL;  /* the caller hands over to Python */
-    }
-    tuple = PyTuple_New(21);
-    if (tuple == NULL)
+    memcpy(&mask, buf + e->mask_offset, sizeof mask);
+    if ((tuple = PyTuple_New(e->nfields)) == NULL)
         return NULL;
-    for (i = 0; i < 21; i++)
-        PyTuple_SET_ITEM(tuple, i, values[i]);
+    for (int i = 0; i < e->nfields; i++) {
+        const struct field *f = &e->fields[i];
+        const unsigned char *at = buf + f->offset;
+        PyObject *value;
+        uint16_t u16;
+        uint32_t u32, u32b;
+        uint64_t u64;
+        int64_t i64;
+
+        if (f->bits && (f->all ? (mask & f->bits) != (unsigned long)f->bits : !(mask & f->bits))) {
+            PyTuple_SET_ITEM(tuple, i, Py_NewRef(Py_None));
+            continue;
+        }
+        switch (f->decoder) {
+        case D_U16:
+            memcpy(&u16, at, sizeof u16);
+            value = PyLong_FromUnsignedLong(u16);
+            break;
+        case D_U32:
+            memcpy(&u32, at, sizeof u32);
+            value = PyLong_FromUnsignedLong(u32);
+            break;
+        case D_U64:
+            memcpy(&u64, at, sizeof u64);
+            value = PyLong_FromUnsignedLongLong(u64);
+            break;
+        case D_NS: {  /* struct statx_timestamp: s64 seconds, u32 nanoseconds */
+            __int128 ns;
+            memcpy(&i64, at, sizeof i64);
+            memcpy(&u32, at + 8, sizeof u32);
+            ns = (__int128)i64 * 1000000000 + u32;
+            if (ns > INT64_MAX || ns < INT64_MIN) {  /* beyond 2262: Python's ints */
+                Py_DECREF(tuple);
+                return NULL;
+            }
+            value = PyLong_FromLongLong((long long)ns);
+            break;
+        }
+        default:  /* D_DEV: u32 major, u32 minor */
+            memcpy(&u32, at, sizeof u32);
+            memcpy(&u32b, at + 4, sizeof u32b);
+            value = PyLong_FromUnsignedLongLong(makedev(u32, u32b));
+        }
+        if (value == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, i, value);
+    }
     args = PyTuple_Pack(1, tuple);
     Py_DECREF(tuple);
     if (args != NULL) {
-        result = PyTuple_Type.tp_new((PyTypeObject *)statx_result_type, args, NULL);
+        result = PyTuple_Type.tp_new((PyTypeObject *)e->result_type, args, NULL);
         Py_DECREF(args);
     }
     return result;
 }
 
+/* The doomed plain case: the fallback, with the described arguments. */
 static PyObject *
-statx_entry(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+call_fallback(const Entry *e, PyObject *const *given, PyObject *const *encoded,
+              const long *regs)
 {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    long mask = 0x7FF, flags = 0, r;
-    PyObject *path = NULL, *result;
-    unsigned char buf[256] __attribute__((aligned(8)));
-    int err;
+    PyObject *fargs[MAX_ARGS], *result = NULL;
+    int i;
 
-    (void)module;
-    if (nargs < 1 || nargs > 2 || statx_result_type == NULL
-        || (nargs == 2 && !small_uint(args[1], &mask)))
-        return delegate(W_STATX, args, nargsf, kwnames);
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (path_keyword(key, value, &flags))
-            continue;
-        if (PyUnicode_CompareWithASCIIString(key, "flags") == 0 && PyLong_CheckExact(value)
-            && PyLong_AsLong(value) == 0)
-            continue;
+    for (i = 0; i < e->nargs; i++) {
+        int at = e->arg_index[i];
+        if (e->arg_source[i] == A_REGISTER)
+            fargs[i] = PyLong_FromLong(regs[at]);
+        else
+            fargs[i] = Py_NewRef(e->arg_source[i] == A_GIVEN ? given[at]
+                                 : e->arg_source[i] == A_ENCODED ? encoded[at]
+                                 : PyTuple_GET_ITEM(PyTuple_GET_ITEM(e->fallback_args, i), 1));
+        if (fargs[i] == NULL)
+            goto done;
+    }
+    result = PyObject_Vectorcall(e->fallback, fargs, (size_t)e->nargs, NULL);
+    if (e->result == RES_BOOL) {  /* None, or an OSError that os.access turns into False */
+        if (result == NULL && !PyErr_ExceptionMatches(PyExc_OSError))
+            goto done;
         PyErr_Clear();
-        return delegate(W_STATX, args, nargsf, kwnames);
+        Py_XDECREF(result);
+        result = PyBool_FromLong(result != NULL);
     }
-    if ((path = plain_path(args[0])) == NULL)
-        return delegate(W_STATX, args, nargsf, kwnames);
-    if (wrapper_doomed[W_STATX].any) {
-        long sys[6] = {AT_FDCWD, 0, flags, mask};
-        PyObject *fargs[5] = {args[0], path, Py_None, NULL, NULL};
-        if (!takes_fallback(W_STATX, sys)) {
-            Py_DECREF(path);
-            return delegate(W_STATX, args, nargsf, kwnames);
-        }
-        result = NULL;
-        if ((fargs[3] = PyLong_FromLong(flags)) && (fargs[4] = PyLong_FromLong(mask)))
-            result = PyObject_Vectorcall(wrapper_fallback[W_STATX], fargs, 5, NULL);
-        Py_XDECREF(fargs[3]);
-        Py_XDECREF(fargs[4]);
-        Py_DECREF(path);
-        return result;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    r = syscall(wrapper_nr[W_STATX], AT_FDCWD, PyBytes_AS_STRING(path), flags, mask, buf);
-    err = r == -1 ? errno : 0;
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
-    if (err)  /* genuine or not: statx has no side effects, Python repeats and decides */
-        return delegate(W_STATX, args, nargsf, kwnames);
-    result = statx_tuple(buf);
-    if (result == NULL && !PyErr_Occurred())
-        return delegate(W_STATX, args, nargsf, kwnames);
+done:
+    while (i-- > 0)
+        Py_DECREF(fargs[i]);
     return result;
 }
 
+static PyObject *
+entry_call(PyObject *self_obj, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    const Entry *e = (const Entry *)self_obj;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *given[MAX_PARAMS] = {NULL}, *encoded[MAX_PARAMS] = {NULL}, *out = NULL, *result;
+    long values[MAX_PARAMS] = {0}, regs[6], r;
+    long long words[MAX_WORDS];
+    unsigned char buf[MAX_OUT] __attribute__((aligned(8)));
+    int i, err, ok = 0;
+
+    if (nargs > e->npositional)
+        goto python;
+    for (i = 0; i < nargs; i++)
+        given[i] = args[i];
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        for (i = 0; i < e->nparams; i++)
+            if (e->params[i].keyword != NULL
+                && (key == e->params[i].keyword
+                    || PyUnicode_Compare(key, e->params[i].keyword) == 0))
+                break;
+        if (i == e->nparams || given[i] != NULL)
+            goto python;  /* unknown, or given twice: let Python say so */
+        given[i] = args[nargs + k];
+    }
+    for (i = 0; i < e->nparams; i++) {
+        const struct param *p = &e->params[i];
+        PyObject *v = given[i] != NULL ? given[i] : (given[i] = p->dflt);
+
+        if (v == NULL)
+            goto python;
+        if (p->none_ok && v == Py_None)
+            continue;
+        switch (p->kind) {
+        case K_PATH:
+            if ((encoded[i] = plain_path(v)) == NULL)
+                goto python;
+            values[i] = (long)PyBytes_AS_STRING(encoded[i]);
+            break;
+        case K_BOOL:
+            if (!PyBool_Check(v))
+                goto python;
+            values[i] = v == Py_True ? p->bits_true : p->bits_false;
+            break;
+        case K_NONE:
+            goto python;  /* not None (that case continued above) */
+        default:  /* K_INT, K_POINTED */
+            if (!int_in(v, p->lo, p->hi, &values[i]))
+                goto python;
+        }
+    }
+    for (i = 0; i < e->nregs; i++)
+        regs[i] = e->reg_value[i];
+    for (i = e->nregs; i < 6; i++)
+        regs[i] = 0;
+    memcpy(words, e->word_base, sizeof words);
+    for (i = 0; i < e->nparams; i++) {
+        const struct param *p = &e->params[i];
+        long *slot;
+
+        if ((p->none_ok && given[i] == Py_None) || p->kind == K_NONE || !gate_open(p, values))
+            continue;
+        if (p->kind == K_POINTED) {  /* the value in a word, its address in the register */
+            words[p->word] = values[i];
+            regs[p->reg] = (long)&words[p->word];
+            continue;
+        }
+        slot = p->reg >= 0 ? &regs[p->reg] : (long *)&words[p->word];
+        *slot = p->replace ? values[i] : *slot | values[i];
+    }
+    if (doomed_state(e)->any) {
+        if (e->fallback != NULL && doomed_key(e, regs)) {
+            result = call_fallback(e, given, encoded, regs);
+            goto done;
+        }
+        goto python;
+    }
+    if (e->result == RES_BYTES) {
+        if ((out = PyBytes_FromStringAndSize(NULL, values[e->out_param])) == NULL)
+            goto fail;
+    }
+    for (i = 0; i < e->nregs; i++) {
+        if (e->reg_kind[i] == R_WORDS)
+            regs[i] = (long)&words[e->reg_value[i]];
+        else if (e->reg_kind[i] == R_OUT)
+            regs[i] = out != NULL ? (long)PyBytes_AS_STRING(out) : (long)buf;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = syscall(e->nr, regs[0], regs[1], regs[2], regs[3], regs[4], regs[5]);
+    err = r == -1 ? errno : 0;
+    Py_END_ALLOW_THREADS
+    if (err) {
+        Py_CLEAR(out);
+        if (err == ENOSYS || err == EPERM)
+            goto python;
+        if (e->result == RES_BOOL) {
+            result = Py_NewRef(Py_False);
+            goto done;
+        }
+        if (e->errors == ERR_DELEGATE)
+            goto python;
+        errno = err;
+        result = PyErr_SetFromErrnoWithFilenameObject(
+            PyExc_OSError, e->path_param >= 0 ? given[e->path_param] : NULL);
+        goto done;
+    }
+    switch (e->result) {
+    case RES_NONE:
+        result = Py_NewRef(Py_None);
+        break;
+    case RES_BOOL:
+        result = Py_NewRef(Py_True);
+        break;
+    case RES_INT:
+        result = PyLong_FromLong(r);
+        break;
+    case RES_BYTES:
+        if (r != values[e->out_param] && _PyBytes_Resize(&out, r) != 0)
+            goto fail;
+        result = out;
+        out = NULL;
+        break;
+    default:  /* RES_STRUCT */
+        if ((result = decode_struct(e, buf)) == NULL && !PyErr_Occurred())
+            goto python;
+    }
+done:
+    ok = 1;
+fail:
+    for (i = 0; i < e->nparams; i++)
+        Py_XDECREF(encoded[i]);
+    Py_XDECREF(out);
+    return ok ? result : NULL;
+python:
+    for (i = 0; i < e->nparams; i++)
+        Py_XDECREF(encoded[i]);
+    Py_XDECREF(out);
+    return PyObject_Vectorcall(e->implementation, args, nargsf, kwnames);
+}
+
+static int
+entry_traverse(PyObject *self_obj, visitproc visit, void *arg)
+{
+    Entry *e = (Entry *)self_obj;
+
+    Py_VISIT(e->dict);
+    Py_VISIT(e->implementation);
+    Py_VISIT(e->fallback);
+    Py_VISIT(e->result_type);
+    Py_VISIT(e->fallback_args);
+    for (int i = 0; i < e->nparams; i++)
+        Py_VISIT(e->params[i].dflt);
+    return 0;
+}
+
+static int
+entry_clear(PyObject *self_obj)
+{
+    Entry *e = (Entry *)self_obj;
+
+    Py_CLEAR(e->dict);
+    Py_CLEAR(e->implementation);
+    Py_CLEAR(e->fallback);
+    Py_CLEAR(e->result_type);
+    Py_CLEAR(e->fallback_args);
+    Py_CLEAR(e->syscall);
+    for (int i = 0; i < e->nparams; i++) {
+        Py_CLEAR(e->params[i].keyword);
+        Py_CLEAR(e->params[i].dflt);
+    }
+    return 0;
+}
+
+static void
+entry_dealloc(PyObject *self_obj)
+{
+    Entry *e = (Entry *)self_obj;
+
+    PyObject_GC_UnTrack(self_obj);
+    if (e->index >= 0 && entries[e->index] == e)
+        entries[e->index] = NULL;
+    entry_clear(self_obj);
+    PyObject_GC_Del(self_obj);
+}
+
+static PyGetSetDef entry_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject EntryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "seccompat._rawcall.Entry",
+    .tp_basicsize = sizeof(Entry),
+    .tp_dealloc = entry_dealloc,
+    .tp_vectorcall_offset = offsetof(Entry, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_getattro = PyObject_GenericGetAttr,
+    .tp_setattro = PyObject_GenericSetAttr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A wrapper's plain case in C; every other call goes to its Python "
+              "implementation (__wrapped__).",
+    .tp_traverse = entry_traverse,
+    .tp_clear = entry_clear,
+    .tp_dictoffset = offsetof(Entry, dict),
+    .tp_getset = entry_getset,
+};
+
+/* --- reading a description (seccompat.calls._entry builds and checks it) ------
+ * Codes are ints: CODES (a module attribute made from these tables) names them. */
+
+static const char *const code_names[] = {
+    "path", "int", "bool", "none", "pointed",          /* parameter kinds */
+    "value", "words", "out",                           /* register kinds */
+    "none", "bool", "int", "bytes", "struct",          /* results */
+    "delegate", "raise",                               /* errors */
+    "given", "encoded", "register", "const",           /* fallback arguments */
+    "u16", "u32", "u64", "ns", "dev"};                 /* struct field decoders */
+static const char *const code_groups[] = {"param", "register", "result", "errors",
+                                          "argument", "decoder"};
+static const int group_size[] = {5, 3, 5, 2, 4, 5};
+
+/* A tuple of exactly n ints into out[], each within lo[i]..hi[i] (NULL: any). */
+static int
+longs(PyObject *t, Py_ssize_t n, long *out, const long *lo, const long *hi)
+{
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != n) {
+        PyErr_Format(PyExc_ValueError, "entry: expected %zd ints, got %R", n, t);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = PyLong_AsLong(PyTuple_GET_ITEM(t, i));
+        if (out[i] == -1 && PyErr_Occurred())
+            return -1;
+        if (lo != NULL && (out[i] < lo[i] || out[i] > hi[i])) {
+            PyErr_Format(PyExc_ValueError, "entry: %R: item %zd is out of range", t, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* description[key]: a tuple of at most max items (*n), else NULL with an error. */
+static PyObject *
+tuple_at(PyObject *d, const char *key, Py_ssize_t max, Py_ssize_t *n)
+{
+    PyObject *t = PyDict_GetItemString(d, key);
+
+    if (t == NULL || !PyTuple_Check(t) || PyTuple_GET_SIZE(t) > max) {
+        PyErr_Format(PyExc_ValueError, "entry: %s is a tuple of at most %zd items", key, max);
+        return NULL;
+    }
+    *n = PyTuple_GET_SIZE(t);
+    return t;
+}
+
+static int
+read_description(Entry *e, PyObject *d)
+{
+    PyObject *t, *p;
+    Py_ssize_t n;
+    long v[13];
+
+    e->syscall = Py_XNewRef(PyDict_GetItemString(d, "syscall"));
+    if (e->syscall == NULL || !PyUnicode_Check(e->syscall)) {
+        PyErr_SetString(PyExc_ValueError, "entry: syscall is a str");
+        return -1;
+    }
+    if ((t = tuple_at(d, "params", MAX_PARAMS, &n)) == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++, e->nparams++) {
+        /* (keyword or None, default, (kind, required, none_ok, reg, word, replace, lo,
+         *  hi, bits_true, bits_false, gate, gate_mask_a, gate_mask_b)) */
+        static const long lo[13] = {0, 0, 0, -1, -1, 0, LONG_MIN, LONG_MIN, LONG_MIN,
+                                    LONG_MIN, -1, 0, 0};
+        const long hi[13] = {4, 1, 1, 5, MAX_WORDS - 1, 1, LONG_MAX, LONG_MAX, LONG_MAX,
+                             LONG_MAX, (long)n - 1, LONG_MAX, LONG_MAX};
+        struct param *q = &e->params[i];
+        p = PyTuple_GET_ITEM(t, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 3
+            || (PyTuple_GET_ITEM(p, 0) != Py_None && !PyUnicode_Check(PyTuple_GET_ITEM(p, 0)))) {
+            PyErr_SetString(PyExc_ValueError, "entry: a parameter is (keyword, default, ints)");
+            return -1;
+        }
+        if (longs(PyTuple_GET_ITEM(p, 2), 13, v, lo, hi) < 0)
+            return -1;
+        *q = (struct param){NULL, NULL, (int)v[0], (int)v[2], (int)v[3], (int)v[4], (int)v[5],
+                            (int)v[10], v[6], v[7], v[8], v[9], {v[11], v[12]}};
+        if ((q->kind == 4) != (q->reg >= 0 && q->word >= 0)
+            || (q->kind != 3 && q->kind != 4 && (q->reg < 0) == (q->word < 0))) {
+            PyErr_SetString(PyExc_ValueError, "entry: a parameter writes one register or "
+                                              "word (a pointed one: both)");
+            return -1;
+        }
+        if (PyTuple_GET_ITEM(p, 0) != Py_None) {
+            q->keyword = Py_NewRef(PyTuple_GET_ITEM(p, 0));
+            PyUnicode_InternInPlace(&q->keyword);
+        }
+        q->dflt = v[1] ? NULL : Py_NewRef(PyTuple_GET_ITEM(p, 1));
+    }
+    {
+        /* (nr, npositional, result, errors, path_param, out_param, out_size,
+         *  mask_offset) */
+        const long lo[8] = {0, 0, 0, 0, -1, -1, 0, 0};
+        const long hi[8] = {LONG_MAX, e->nparams, 4, 1, e->nparams - 1, e->nparams - 1,
+                            MAX_OUT, MAX_OUT - 4};
+        if ((p = PyDict_GetItemString(d, "shape")) == NULL) {
+            PyErr_SetString(PyExc_ValueError, "entry: no shape");
+            return -1;
+        }
+        if (longs(p, 8, v, lo, hi) < 0)
+            return -1;
+        e->nr = v[0];
+        e->npositional = (int)v[1];
+        e->result = (int)v[2];
+        e->errors = (int)v[3];
+        e->path_param = (int)v[4];
+        e->out_param = (int)v[5];
+        e->out_size = v[6];
+        e->mask_offset = v[7];
+    }
+    if (e->result == RES_BYTES && (e->out_param < 0 || e->params[e->out_param].kind != K_INT
+                                   || e->params[e->out_param].lo < 0)) {
+        PyErr_SetString(PyExc_ValueError, "entry: a bytes result is sized by an int parameter");
+        return -1;
+    }
+    if ((t = tuple_at(d, "registers", 6, &n)) == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++, e->nregs++) {
+        const long lo[2] = {0, LONG_MIN}, hi[2] = {2, LONG_MAX};
+        if (longs(PyTuple_GET_ITEM(t, i), 2, v, lo, hi) < 0)
+            return -1;
+        e->reg_kind[i] = (int)v[0];
+        e->reg_value[i] = v[1];
+        if (v[0] == R_WORDS && (v[1] < 0 || v[1] >= MAX_WORDS)) {
+            PyErr_SetString(PyExc_ValueError, "entry: no such word");
+            return -1;
+        }
+    }
+    for (int i = 0; i < e->nparams; i++) {
+        if (e->params[i].reg >= e->nregs) {
+            PyErr_SetString(PyExc_ValueError, "entry: a parameter names a missing register");
+            return -1;
+        }
+    }
+    if ((t = tuple_at(d, "words", MAX_WORDS, &n)) == NULL || longs(t, n, v, NULL, NULL) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        e->word_base[i] = v[i];
+    if ((t = tuple_at(d, "kept", MAX_KEPT, &n)) == NULL || longs(t, n, v, NULL, NULL) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++, e->nkept++) {
+        if (v[i] < 0 || v[i] > 5) {
+            PyErr_SetString(PyExc_ValueError, "entry: kept registers are 0..5");
+            return -1;
+        }
+        e->kept[i] = (int)v[i];
+    }
+    if ((t = tuple_at(d, "fallback_args", MAX_ARGS, &n)) == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* (source, index): given/encoded parameter, register; (const, object) */
+        p = PyTuple_GET_ITEM(t, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 2
+            || (v[0] = PyLong_AsLong(PyTuple_GET_ITEM(p, 0))) < A_GIVEN || v[0] > A_CONST
+            || (v[0] != A_CONST
+                && ((v[1] = PyLong_AsLong(PyTuple_GET_ITEM(p, 1))) < 0
+                    || v[1] > (v[0] == A_REGISTER ? 5 : e->nparams - 1)
+                    || (v[0] == A_ENCODED && e->params[v[1]].kind != K_PATH)))) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "entry: a malformed fallback argument %R", p);
+            return -1;
+        }
+        e->arg_source[i] = (int)v[0];
+        e->arg_index[i] = v[0] == A_CONST ? 0 : (int)v[1];
+        e->nargs++;
+    }
+    e->fallback_args = Py_NewRef(t);
+    if (e->result != RES_STRUCT)
+        return 0;
+    e->result_type = Py_XNewRef(PyDict_GetItemString(d, "result_type"));
+    if (e->result_type == NULL || !PyType_Check(e->result_type)
+        || !PyType_IsSubtype((PyTypeObject *)e->result_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_ValueError, "entry: result_type is a tuple subclass");
+        return -1;
+    }
+    if ((t = tuple_at(d, "fields", MAX_FIELDS, &n)) == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++, e->nfields++) {
+        /* (decoder, offset, mask bits, all of them) */
+        static const long width[] = {2, 4, 8, 12, 8};
+        const long lo[4] = {0, 0, 0, 0}, hi[4] = {4, e->out_size, 0xFFFFFFFFL, 1};
+        if (longs(PyTuple_GET_ITEM(t, i), 4, v, lo, hi) < 0)
+            return -1;
+        if (v[1] + width[v[0]] > e->out_size) {
+            PyErr_SetString(PyExc_ValueError, "entry: a field beyond the buffer");
+            return -1;
+        }
+        e->fields[i] = (struct field){(int)v[0], (int)v[3], v[1], v[2]};
+    }
+    return 0;
+}
+
+static PyObject *
+make_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Entry *e;
+    int slot = 0;
+
+    (void)module;
+    if (nargs != 3 || !PyCallable_Check(args[0]) || (args[1] != Py_None && !PyCallable_Check(args[1]))
+        || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "entry(implementation, fallback, description: dict)");
+        return NULL;
+    }
+    while (slot < MAX_ENTRIES && entries[slot] != NULL)
+        slot++;
+    if (slot == MAX_ENTRIES) {
+        PyErr_SetString(PyExc_RuntimeError, "entry: too many entries");
+        return NULL;
+    }
+    if ((e = PyObject_GC_New(Entry, &EntryType)) == NULL)
+        return NULL;
+    memset((char *)e + sizeof(PyObject), 0, sizeof *e - sizeof(PyObject));
+    e->index = -1;
+    e->vectorcall = entry_call;
+    e->implementation = Py_NewRef(args[0]);
+    e->fallback = args[1] == Py_None ? NULL : Py_NewRef(args[1]);
+    if (read_description(e, args[2]) < 0) {
+        Py_DECREF(e);
+        return NULL;
+    }
+    e->index = slot;
+    entries[slot] = e;
+    e->generation = ++generations;
+    PyObject_GC_Track(e);
+    return (PyObject *)e;
+}
+
 static PyMethodDef methods[] = {
-    {"set_wrapper", (PyCFunction)(void (*)(void))set_wrapper, METH_FASTCALL,
-     "set_wrapper(entry, nr, implementation, fallback=None, kept=()): register a C entry's\n"
-     "number, its Python path, and the fallback its plain case takes once this thread\n"
-     "knows the verdict for the values of its syscall arguments kept"},
-    {"access", (PyCFunction)(void (*)(void))access_entry, METH_FASTCALL | METH_KEYWORDS,
-     "access(path, mode, *, dir_fd=None, effective_ids=False, follow_symlinks=True)\n--\n\n"
-     "os.access with the same signature, right under a seccomp filter: faccessat2(2)\n"
-     "first; when the kernel lacks it or a filter blocks it, the checks emulated in\n"
-     "the kernel's order. Details: seccompat.calls._faccessat2."},
-    {"set_statx_result", (PyCFunction)set_statx_result, METH_O,
-     "set_statx_result(cls): the tuple subclass statx returns"},
-    {"statx", (PyCFunction)(void (*)(void))statx_entry, METH_FASTCALL | METH_KEYWORDS,
-     "statx(path, mask=2047, *, dir_fd=None, follow_symlinks=True, flags=0)\n"
-     "--\n\nstatx(2) -- the status of path (a path, or an open fd as os.stat accepts).\n"
-     "Linux 4.11; fallback fstatat(2) and /proc/self/fdinfo. Details: seccompat.calls._statx."},
-    {"mark_doomed", (PyCFunction)(void (*)(void))mark_doomed, METH_FASTCALL,
-     "mark_doomed(syscall, key=None): this thread saw it filtered or missing (for the\n"
-     "kept-slot values key): its plain case no longer makes the call"},
-    {"faccessat2", (PyCFunction)(void (*)(void))faccessat2_entry, METH_FASTCALL | METH_KEYWORDS,
-     "faccessat2(path, mode, *, dir_fd=None, flags=0)\n--\n\n"
-     "faccessat2(2) -- check path for mode; None, or the kernel's OSError. Linux 5.8;\n"
-     "fallback faccessat(2) or an emulation. Details: seccompat.calls._faccessat2."},
-    {"getrandom", (PyCFunction)(void (*)(void))getrandom_entry, METH_FASTCALL | METH_KEYWORDS,
-     "getrandom(size, flags=0)\n--\n\n"
-     "getrandom(2) -- up to size random bytes (os.getrandom's semantics). Linux 3.17;\n"
-     "fallback /dev/urandom. Details: seccompat.calls._getrandom."},
-    {"copy_file_range", (PyCFunction)(void (*)(void))copy_file_range_entry,
-     METH_FASTCALL | METH_KEYWORDS,
-     "copy_file_range(src, dst, count, offset_src=None, offset_dst=None)\n--\n\n"
-     "copy_file_range(2) -- copy up to count bytes between file descriptors. Linux 4.5;\n"
-     "fallback pread/pwrite after the kernel's checks. Details: seccompat.calls._copy_file_range."},
-    {"close_range", (PyCFunction)(void (*)(void))close_range_entry, METH_FASTCALL | METH_KEYWORDS,
-     "close_range(first, last, flags=0)\n--\n\n"
-     "close_range(2) -- close (or mark close-on-exec) every open descriptor from first\n"
-     "to last. Linux 5.9; fallback over exactly the open descriptors. Details:\n"
-     "seccompat.calls._close_range."},
+    {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,
+     "syscall(nr, *args) -> (result, errno)"},
     {"fork_script", (PyCFunction)(void (*)(void))fork_script, METH_FASTCALL,
      "fork_script(steps, out_fd, alarm_seconds) -> pid: raw syscalls in a forked child\n"
      "that never runs Python; see seccompat.forking.fork_script"},
-    {"syscall", (PyCFunction)(void (*)(void))raw_syscall, METH_FASTCALL,
-     "syscall(nr, *args) -> (result, errno)"},
-    {"set_openat2", (PyCFunction)(void (*)(void))set_openat2, METH_FASTCALL,
-     "set_openat2(nr, implementation): register openat2's number and Python path"},
-    {"openat2", (PyCFunction)(void (*)(void))openat2_entry, METH_FASTCALL | METH_KEYWORDS,
-     "openat2(path, flags=os.O_RDONLY, mode=0o777, *, dir_fd=None, resolve=0)\n--\n\n"
-     "openat2(2) -- open path (relative to dir_fd) with RESOLVE_* restrictions.\n\n"
-     "Like os.open: close-on-exec, mode only with O_CREAT or O_TMPFILE. resolve:\n"
-     "RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_MAGICLINKS,\n"
-     "RESOLVE_NO_XDEV, RESOLVE_CACHED. Linux 5.6. When the kernel lacks openat2 or a\n"
-     "seccomp filter blocks it: openat(2) for resolve 0, else a userspace resolver\n"
-     "as strict as the kernel (seccompat.calls._resolver), which refuses with EAGAIN\n"
-     "rather than guess. Details: seccompat.calls._openat2._openat2."},
+    {"entry", (PyCFunction)(void (*)(void))make_entry, METH_FASTCALL,
+     "entry(implementation, fallback, description) -> a wrapper's plain case in C;\n"
+     "see seccompat.calls._entry"},
+    {"mark_doomed", (PyCFunction)(void (*)(void))mark_doomed, METH_FASTCALL,
+     "mark_doomed(syscall, key=None): this thread saw it filtered or missing (for the\n"
+     "kept-register values key): the entries' plain case no longer makes the call"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1025,7 +1028,34 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__rawcall(void)
 {
-    if (at_fdcwd == NULL && (at_fdcwd = PyLong_FromLong(AT_FDCWD)) == NULL)
+    PyObject *m, *codes;
+    int k = 0;
+
+    if (PyType_Ready(&EntryType) < 0 || (m = PyModule_Create(&module)) == NULL)
         return NULL;
-    return PyModule_Create(&module);
+    /* CODES[group][name] -> the int a description uses */
+    if ((codes = PyDict_New()) == NULL || PyModule_AddObject(m, "CODES", codes) < 0) {
+        Py_XDECREF(codes);
+        Py_DECREF(m);
+        return NULL;
+    }
+    for (int g = 0; g < 6; g++) {
+        PyObject *group = PyDict_New();
+        if (group == NULL || PyDict_SetItemString(codes, code_groups[g], group) < 0) {
+            Py_XDECREF(group);
+            Py_DECREF(m);
+            return NULL;
+        }
+        Py_DECREF(group);
+        for (int c = 0; c < group_size[g]; c++, k++) {
+            PyObject *value = PyLong_FromLong(c);
+            if (value == NULL || PyDict_SetItemString(group, code_names[k], value) < 0) {
+                Py_XDECREF(value);
+                Py_DECREF(m);
+                return NULL;
+            }
+            Py_DECREF(value);
+        }
+    }
+    return m;
 }

@@ -8,11 +8,11 @@ import os
 import resource
 
 from ..raw import nr, syscall
+from ._entry import Given, Param, entry
 from ._kernel import (
     FALLBACK,
     FdOutOfRange,
     attempt,
-    c_entry,
     flags_arg,
     int_arg,
     oserror,
@@ -62,7 +62,7 @@ def _close_range(first: int, last: int, flags: int = 0) -> None:
 def _fallback(first: int, last: int, flags: int = 0) -> None:
     """The kernel's checks, unshare(2) for CLOSE_RANGE_UNSHARE, then close(2) or
     FD_CLOEXEC on exactly the open descriptors in range.  The C entry's doomed
-    plain case calls it as ``(first, last[, flags])``."""
+    plain case calls it as ``(first, last, flags)``."""
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise oserror(E.EINVAL)
     if flags & CLOSE_RANGE_UNSHARE:
@@ -85,4 +85,8 @@ def _fallback(first: int, last: int, flags: int = 0) -> None:
                     raise
 
 
-close_range = c_entry("close_range", "close_range", _close_range, _fallback)
+# The plain case in C: close_range(first, last, flags); once this thread knows it
+# filtered or missing, _fallback(first, last, flags).
+close_range = entry("close_range", _close_range, _fallback, (
+    Param("first", reg=0), Param("last", reg=1), Param("flags", default=0, reg=2)), (0, 0, 0),
+    "none", fallback_args=(Given("first"), Given("last"), Given("flags")))

@@ -13,7 +13,8 @@ import threading
 
 from ..proc import mount_of
 from ._attributes import STATX_ATTR_IMMUTABLE, protection
-from ._kernel import FALLBACK, FileDescriptorLike, attempt, c_entry, int_arg, oserror, to_fd
+from ._entry import Given, Param, entry
+from ._kernel import FALLBACK, FileDescriptorLike, attempt, int_arg, oserror, to_fd
 
 __all__ = ["copy_file_range"]
 
@@ -155,4 +156,14 @@ def _fallback(src: int, dst: int, count: int, off_src: int | None, off_dst: int 
     return copied
 
 
-copy_file_range = c_entry("copy_file_range", "copy_file_range", _copy_file_range, _fallback)
+# The plain case in C: copy_file_range(src, &off_src or NULL, dst, &off_dst or NULL,
+# count, 0); once this thread knows it filtered or missing, _fallback with the
+# parameters as given.
+_FD, _LOFF = 2**31 - 1, 2**63 - 1
+copy_file_range = entry("copy_file_range", _copy_file_range, _fallback, (
+    Param("src", hi=_FD, reg=0), Param("dst", hi=_FD, reg=2), Param("count", hi=_LOFF, reg=4),
+    Param("offset_src", "pointed", None, reg=1, word=0, hi=_LOFF, none_ok=True),
+    Param("offset_dst", "pointed", None, reg=3, word=1, hi=_LOFF, none_ok=True)),
+    (0, 0, 0, 0, 0, 0), "int", words=(0, 0),
+    fallback_args=tuple(Given(name) for name in ("src", "dst", "count", "offset_src",
+                                                 "offset_dst")))

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import errno as E
 
+from ._entry import Encoded, Given, Param, Register, entry
 from ._kernel import (
     AT_EACCESS,
     AT_EMPTY_PATH,
+    AT_FDCWD,
     AT_SYMLINK_NOFOLLOW,
     FALLBACK,
     FileDescriptorLike,
     StrOrBytesPath,
     attempt,
-    c_entry,
     dir_fd_arg,
     flags_arg,
     fs_path,
@@ -100,5 +101,17 @@ def _access(path: StrOrBytesPath, mode: int, *, dir_fd: FileDescriptorLike | Non
     return True
 
 
-faccessat2 = c_entry("faccessat2", "faccessat2", _faccessat2, _fallback)
-access = c_entry("faccessat2", "access", _access, _fallback)
+# The plain case in C: faccessat2(AT_FDCWD, path, mode, flags); once this thread
+# knows it filtered or missing, _fallback(path, raw, mode, AT_FDCWD, flags).
+_PATH = Param("path", "path", reg=1)
+_MODE = Param("mode", hi=7, reg=2)
+_DIR_FD = Param("dir_fd", "none", None)
+_REGISTERS = (AT_FDCWD, 0, 0, 0)
+_FALLBACK_ARGS = (Given("path"), Encoded("path"), Register(2), Register(0), Register(3))
+faccessat2 = entry("faccessat2", _faccessat2, _fallback, (
+    _PATH, _MODE, _DIR_FD, Param("flags", default=0, reg=3)), _REGISTERS, "none",
+    errors="raise", positional=2, fallback_args=_FALLBACK_ARGS)
+access = entry("faccessat2", _access, _fallback, (
+    _PATH, _MODE, _DIR_FD, Param("effective_ids", "bool", False, reg=3, bits=(AT_EACCESS, 0)),
+    Param("follow_symlinks", "bool", True, reg=3, bits=(0, AT_SYMLINK_NOFOLLOW))),
+    _REGISTERS, "bool", positional=2, fallback_args=_FALLBACK_ARGS)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno as E
 import os
 
-from ._kernel import FALLBACK, attempt, c_entry, flags_arg, int_arg, oserror
+from ._entry import OUT, Given, Param, entry
+from ._kernel import FALLBACK, attempt, flags_arg, int_arg, oserror
 
 __all__ = ["GRND_INSECURE", "GRND_NONBLOCK", "GRND_RANDOM", "getrandom"]
 
@@ -38,7 +39,7 @@ def _getrandom(size: int, flags: int = 0) -> bytes:
 def _fallback(size: int, flags: int = 0) -> bytes:
     """The emulation for a valid *size* (at most 32 MiB): the kernel's flag checks,
     then a read of /dev/urandom (/dev/random for GRND_RANDOM).  The C entry's
-    doomed plain case calls it as ``(size[, flags])``."""
+    doomed plain case calls it as ``(size, flags)``."""
     if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) or \
             flags & (GRND_RANDOM | GRND_INSECURE) == GRND_RANDOM | GRND_INSECURE:
         raise oserror(E.EINVAL)
@@ -58,4 +59,8 @@ def _fallback(size: int, flags: int = 0) -> bytes:
         os.close(fd)
 
 
-getrandom = c_entry("getrandom", "getrandom", _getrandom, _fallback)
+# The plain case in C: getrandom(buf, size, flags) for a size the kernel answers
+# in one call; once this thread knows it filtered or missing, _fallback(size, flags).
+getrandom = entry("getrandom", _getrandom, _fallback, (
+    Param("size", hi=_MAX_PER_CALL, reg=1), Param("flags", default=0, reg=2)), (OUT, 0, 0),
+    "bytes", out_param="size", fallback_args=(Given("size"), Given("flags")))

@@ -23,8 +23,8 @@ import errno as E
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import Final, Protocol
 
 from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
 from ..confirm import CONFIRMED, confirmed, confirmed_before
@@ -34,7 +34,7 @@ from ..raw import fast, nr, syscall
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FALLBACK",
            "FileDescriptorLike", "StrOrBytesPath",
-           "FdOutOfRange", "SyscallUnavailable", "attempt", "c_entry", "dir_fd_arg",
+           "FdOutOfRange", "SyscallUnavailable", "attempt", "dir_fd_arg",
            "flags_arg", "fs_path", "int_arg", "os_dir_fd", "oserror", "to_fd", "unavailable"]
 
 AT_FDCWD = -100
@@ -81,24 +81,6 @@ class SyscallUnavailable(SeccompatError, OSError):
 
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _local = threading.local()
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def c_entry(syscall_name: str, entry: str, implementation: _F,
-            fallback: Callable[..., Any] | None = None) -> _F:
-    """The public wrapper: the accelerator's C entry *entry*, which answers the plain
-    case itself (the ``os`` function's cost) and hands every other, with the same
-    arguments, to *implementation*; without the accelerator, *implementation*.
-
-    Once this thread knows the plain case's verdict (filtered or missing, for the
-    values of the arguments the probe keeps), the C entry calls *fallback* itself,
-    with the arguments that entry documents, instead of *implementation*."""
-    if fast is None or not hasattr(fast, "set_wrapper"):
-        return implementation
-    spec = PROBES[syscall_name]
-    fast.set_wrapper(entry, nr(syscall_name), implementation, fallback, spec.kept)
-    found: _F = getattr(fast, entry)
-    return found
 
 
 def _doomed() -> set[str]:
@@ -115,7 +97,7 @@ def _doom(doomed: set[str], name: str, spec: ProbeSpec | None,
     """Remember for this thread that *name* is filtered or missing; tell the C entries
     too, with the values of the kept arguments this verdict holds for (its *probe*)."""
     doomed.add(name)
-    if fast is not None and hasattr(fast, "mark_doomed"):
+    if fast is not None:
         fast.mark_doomed(name, None if spec is None or probe is None
                          else tuple([probe[i] for i in spec.kept]))
 

@@ -7,8 +7,9 @@ import os
 import struct
 from dataclasses import dataclass
 
-from ..raw import fast, nr
+from ._entry import Param, Words, entry
 from ._kernel import (
+    AT_FDCWD,
     FALLBACK,
     FileDescriptorLike,
     StrOrBytesPath,
@@ -116,12 +117,15 @@ def _openat2(path: StrOrBytesPath, flags: int = os.O_RDONLY, mode: int = 0o777, 
         raise oserror(exc, path) from None
 
 
-openat2 = _openat2
-if fast is not None and hasattr(fast, "openat2"):
-    # The C entry handles the plain case itself (os.open's cost) and hands
-    # everything else, with the same arguments, to _openat2 (same signature).
-    fast.set_openat2(nr("openat2"), _openat2)
-    openat2 = fast.openat2
+# The plain case in C: openat2(dir_fd, path, &how, 24), how = (flags | O_CLOEXEC,
+# mode only with O_CREAT or O_TMPFILE, resolve), as _openat2 builds it.
+openat2 = entry("openat2", _openat2, None, (
+    Param("path", "path", reg=1), Param("flags", default=os.O_RDONLY, word=0),
+    Param("mode", default=0o777, word=1, gate="flags", gate_masks=(os.O_CREAT, os.O_TMPFILE)),
+    Param("dir_fd", default=None, none_ok=True, replace=True, reg=0, lo=-(2**31), hi=2**31 - 1),
+    Param("resolve", default=0, word=2)),
+    (AT_FDCWD, 0, Words(0), _HOW.size), "int", errors="raise", positional=3,
+    words=(os.O_CLOEXEC, 0, 0))
 
 
 def _root_fd(root: StrOrBytesPath | int) -> tuple[int, bool]:

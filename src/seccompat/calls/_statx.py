@@ -8,7 +8,7 @@ import struct
 from typing import NamedTuple
 
 from ..proc import mount_id
-from ..raw import fast
+from ._entry import OUT, Const, Encoded, Given, Param, Register, entry
 from ._kernel import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -17,7 +17,6 @@ from ._kernel import (
     FileDescriptorLike,
     StrOrBytesPath,
     attempt,
-    c_entry,
     flags_arg,
     fs_path,
     oserror,
@@ -35,9 +34,24 @@ AT_NO_AUTOMOUNT = 0x800
 AT_STATX_SYNC_TYPE = 0x6000
 _VALID_FLAGS = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE
 
-# struct statx (include/uapi/linux/stat.h), 256 bytes.
-_LAYOUT = struct.Struct("=IIQIIIHxxQQQQ" + "qIxxxx" * 4 + "IIIIQIIQ")
-
+# struct statx (include/uapi/linux/stat.h), 256 bytes: where each Statx field is,
+# and the STATX_* bits stx_mask must have (all of them, or any) for it to be filled.
+# The one table both decoders read: _from_kernel here, and the C entry's.
+_SIZE = 256
+_FIELDS: tuple[tuple[str, int, int, bool], ...] = (
+    ("u32", 0, 0, True), ("u32", 4, 0, True), ("u64", 8, 0, True), ("u64", 56, 0, True),
+    ("u32", 16, STATX_NLINK, True), ("u32", 20, STATX_UID, True), ("u32", 24, STATX_GID, True),
+    ("u16", 28, STATX_TYPE | STATX_MODE, True), ("u64", 32, STATX_INO, True),
+    ("u64", 40, STATX_SIZE, True), ("u64", 48, STATX_BLOCKS, True),
+    ("ns", 64, STATX_ATIME, True), ("ns", 80, STATX_BTIME, True),
+    ("ns", 96, STATX_CTIME, True), ("ns", 112, STATX_MTIME, True),
+    ("dev", 128, 0, True), ("dev", 136, 0, True),
+    ("u64", 144, STATX_MNT_ID | STATX_MNT_ID_UNIQUE, False),
+    ("u32", 152, STATX_DIOALIGN, True), ("u32", 156, STATX_DIOALIGN, True),
+    ("u64", 160, STATX_SUBVOL, True))
+_DECODE = {"u16": struct.Struct("=H").unpack_from, "u32": struct.Struct("=I").unpack_from,
+           "u64": struct.Struct("=Q").unpack_from, "ns": struct.Struct("=qI").unpack_from,
+           "dev": struct.Struct("=II").unpack_from}
 
 class Statx(NamedTuple):
     """A statx(2) result, with the field names of Python 3.15's ``os.statx``.
@@ -93,26 +107,16 @@ _makedev = os.makedev
 
 
 def _from_kernel(buf: bytes | bytearray) -> Statx:
-    (mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, attributes_mask,
-     a_s, a_ns, b_s, b_ns, c_s, c_ns, m_s, m_ns, rdev_ma, rdev_mi, dev_ma, dev_mi, mnt_id,
-     dio_mem, dio_off, subvol) = _LAYOUT.unpack_from(buf)
-    dio = mask & STATX_DIOALIGN
-    type_mode = STATX_TYPE | STATX_MODE
-    return _new(Statx, (
-        mask, blksize, attributes, attributes_mask,
-        nlink if mask & STATX_NLINK else None, uid if mask & STATX_UID else None,
-        gid if mask & STATX_GID else None, mode if mask & type_mode == type_mode else None,
-        ino if mask & STATX_INO else None, size if mask & STATX_SIZE else None,
-        blocks if mask & STATX_BLOCKS else None,
-        a_s * 1_000_000_000 + a_ns if mask & STATX_ATIME else None,
-        b_s * 1_000_000_000 + b_ns if mask & STATX_BTIME else None,
-        c_s * 1_000_000_000 + c_ns if mask & STATX_CTIME else None,
-        m_s * 1_000_000_000 + m_ns if mask & STATX_MTIME else None,
-        _makedev(rdev_ma, rdev_mi), _makedev(dev_ma, dev_mi),
-        mnt_id if mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE) else None,
-        dio_mem if dio else None, dio_off if dio else None,
-        subvol if mask & STATX_SUBVOL else None))
-
+    mask = _DECODE["u32"](buf)[0]
+    values: list[int | None] = []
+    for decoder, offset, bits, every in _FIELDS:
+        if bits and (mask & bits != bits if every else not mask & bits):
+            values.append(None)
+            continue
+        got = _DECODE[decoder](buf, offset)
+        values.append(got[0] * 1_000_000_000 + got[1] if decoder == "ns"
+                      else _makedev(*got) if decoder == "dev" else got[0])
+    return _new(Statx, values)
 
 def _fallback(path: object, raw: bytes | None, fd: int | None, flags: int, mask: int) -> Statx:
     """fstatat(2) for the basic fields; the mount id, only when *mask* asks for it,
@@ -192,6 +196,14 @@ def _statx(path: StrOrBytesPath | FileDescriptorLike, mask: int = STATX_BASIC_ST
     return _fallback(path, raw, fd, flags, mask)
 
 
-if fast is not None and hasattr(fast, "set_statx_result"):
-    fast.set_statx_result(Statx)  # the C entry builds the result itself
-statx = c_entry("statx", "statx", _statx, _fallback)
+# The plain case in C: statx(AT_FDCWD, path, flags, mask, buf), the Statx built
+# from _FIELDS; once this thread knows it filtered or missing,
+# _fallback(path, raw, None, flags, mask).
+statx = entry("statx", _statx, _fallback, (
+    Param("path", "path", reg=1), Param("mask", default=STATX_BASIC_STATS, reg=3),
+    Param("dir_fd", "none", None),
+    Param("follow_symlinks", "bool", True, reg=2, bits=(0, AT_SYMLINK_NOFOLLOW)),
+    Param("flags", default=0, hi=0, reg=2)),
+    (AT_FDCWD, 0, 0, 0, OUT), "struct", positional=2,
+    struct=(Statx, _SIZE, 0, _FIELDS),
+    fallback_args=(Given("path"), Encoded("path"), Const(None), Register(2), Register(3)))
