@@ -15,10 +15,10 @@ import time
 
 from _common import best, in_child, report
 
+from seccompat._classifier import classify, clear_cache, eperm_is_filtered
+from seccompat._isolate import classify_isolated
 from seccompat.bpf import Action, Filter, compile_filter, install
-from seccompat.classifier import classify, clear_cache, eperm_is_filtered
 from seccompat.cli.probe import default_names
-from seccompat.isolate import classify_isolated
 from seccompat.policy import container_filter
 from seccompat.raw import syscall
 from seccompat.syscalls import lookup

@@ -99,7 +99,7 @@ def _own_traceback(exc: BaseException, test: Any) -> str:
 
 
 def _seccomp_mode() -> int:
-    from seccompat.proc import seccomp_mode
+    from seccompat._proc import seccomp_mode
 
     return seccomp_mode()
 

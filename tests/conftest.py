@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from seccompat.classifier import clear_cache
-from seccompat.proc import seccomp_mode
+from seccompat._classifier import clear_cache
+from seccompat._proc import seccomp_mode
 
 
 @pytest.fixture(scope="session", autouse=True)

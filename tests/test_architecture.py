@@ -118,14 +118,14 @@ def test_no_import_cycles() -> None:
 #: The layers of docs/architecture.md, lowest first: a module imports only from its own
 #: layer or below.
 LAYERS: list[tuple[str, ...]] = [
-    ("seccompat.syscalls", "seccompat._lazy", "seccompat.files", "seccompat.fallbacks",
-     "seccompat.capabilities", "seccompat.errors"),
-    ("seccompat.raw", "seccompat.proc", "seccompat.forking"),
+    ("seccompat.syscalls", "seccompat._lazy", "seccompat._files", "seccompat._fallbacks",
+     "seccompat._capabilities", "seccompat.errors"),
+    ("seccompat.raw", "seccompat._proc", "seccompat._forking"),
     ("seccompat.bpf",),
-    ("seccompat.policy", "seccompat.probes", "seccompat.classifier", "seccompat.oracle",
-     "seccompat.isolate", "seccompat.confirm"),
-    ("seccompat.calls", "seccompat.shim", "seccompat.profiles", "seccompat.filter_cache",
-     "seccompat.launch"),
+    ("seccompat.policy", "seccompat._probes", "seccompat._classifier", "seccompat._oracle",
+     "seccompat._isolate", "seccompat._confirm"),
+    ("seccompat.calls", "seccompat.shim", "seccompat.profiles", "seccompat._filter_cache",
+     "seccompat._launch"),
     ("seccompat.cli", "seccompat.shim.__main__", "seccompat.__main__", "seccompat",
      "seccompat_pytest"),
 ]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seccompat._isolate import run_in_child
 from seccompat.bpf import (
     RET,
     Action,
@@ -32,7 +33,6 @@ from seccompat.bpf import (
     validate,
 )
 from seccompat.bpf.insn import pack, unpack
-from seccompat.isolate import run_in_child
 from seccompat.raw import syscall
 from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 

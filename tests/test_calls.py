@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seccompat import calls as c
+from seccompat._classifier import classify
 from seccompat.bpf import Action
-from seccompat.classifier import classify
 
 from .kernel import (
     bind_read_only,
@@ -425,7 +425,7 @@ _GENUINE: dict[str, tuple[str, bool]] = {
 
 
 def _needs_the_oracle(name: str) -> None:
-    from seccompat.oracle import filter_oracle
+    from seccompat._oracle import filter_oracle
 
     answer = filter_oracle(name)
     if answer.kind == "unavailable":
@@ -502,7 +502,7 @@ def test_without_an_exact_oracle_the_probes_verdict_stands(root: None) -> None:
     from seccompat.bpf import ArgCmp, Filter, Op, Rule
 
     def body(frozen: str) -> tuple[Any, str]:
-        from seccompat.classifier import cached
+        from seccompat._classifier import cached
 
         got = outcome(lambda: c.faccessat2(frozen, os.W_OK, flags=c.AT_EACCESS))[:2]
         verdict = cached("faccessat2 (confirmed)", (-100, 1, os.W_OK, c.AT_EACCESS))

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from seccompat import Status, classify, classify_isolated, eperm_is_filtered
+from seccompat._classifier import cached, clear_cache
+from seccompat._probes import PROBES
 from seccompat.bpf import Action, ArgCmp, Filter, Op, Rule
-from seccompat.classifier import cached, clear_cache
-from seccompat.probes import PROBES
 from seccompat.raw import syscall
 from seccompat.syscalls import kernel_version, lookup
 
@@ -406,9 +406,9 @@ def test_isolated_probes_in_a_threaded_program_never_hang(pure: str) -> None:
 def _held_by_a_supervisor() -> tuple[str, str, str, str]:
     """An outer filter hands memfd_create to a supervisor (USER_NOTIF) that never
     answers: the probe child ends at its deadline; the oracle refuses to look."""
-    from seccompat import forking
+    from seccompat import _forking as forking
+    from seccompat._oracle import filter_oracle
     from seccompat.bpf import FLAG_NEW_LISTENER, compile_filter, install
-    from seccompat.oracle import filter_oracle
 
     flt = Filter.simple(Action.allow(), {"memfd_create": Action.user_notif()})
     listener = install(compile_filter(flt), flags=FLAG_NEW_LISTENER)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from seccompat import filter_cache
+from seccompat import _filter_cache as filter_cache
 from seccompat.cli.run_cached import _parse
 
 from .kernel import PROFILES

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seccompat._oracle import UNFILTERED, scan
 from seccompat.bpf import RET, Filter, Op, compile_filter
-from seccompat.oracle import UNFILTERED, scan
 from seccompat.profiles import Explanation, load, parse, translate
 from seccompat.profiles.fix import FixError, fix
 from seccompat.raw import syscall

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seccompat import calls as c
+from seccompat._classifier import classify
 from seccompat.bpf import Action
 from seccompat.calls._resolver import resolve_open
-from seccompat.classifier import classify
 
 from .kernel import (
     in_child,

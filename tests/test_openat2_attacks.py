@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from seccompat import calls as c
-from seccompat.classifier import classify
+from seccompat._classifier import classify
 
 from .kernel import PYTHON, ROOT, in_child, no_descriptor_leaks, private_mount_namespace
 

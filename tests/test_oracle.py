@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from seccompat import Status, classify, classify_isolated
+from seccompat._oracle import OracleResult, filter_oracle, oracle_args
+from seccompat._probes import PROBES
 from seccompat.bpf import Action
-from seccompat.oracle import OracleResult, filter_oracle, oracle_args
-from seccompat.probes import PROBES
 from seccompat.syscalls import kernel_version, lookup, native_arch
 
 from .kernel import in_child

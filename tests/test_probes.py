@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from seccompat.probes import NEVER_PROBE, PROBES
+from seccompat._probes import NEVER_PROBE, PROBES
 from seccompat.raw import errno_name, syscall
 from seccompat.syscalls import kernel_version, lookup
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from seccompat._oracle import UNFILTERED, scan
 from seccompat.bpf import compile_filter
 from seccompat.bpf.emulate import SeccompData, run
 from seccompat.bpf.insn import RET
 from seccompat.bpf.ir import Action, Rule
-from seccompat.oracle import UNFILTERED, scan
 from seccompat.profiles import (
     Explanation,
     ProfileError,

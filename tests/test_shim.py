@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from seccompat import proc
+from seccompat import _proc as proc
 from seccompat.bpf import RET, Action, SeccompData, compile_filter, install, run
 from seccompat.policy import container_filter
 from seccompat.shim import ShimError, plan, shim_filter

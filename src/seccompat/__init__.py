@@ -14,19 +14,19 @@ from ._lazy import exports
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .classifier import Status, Verdict, eperm_is_filtered
+    from ._classifier import Status, Verdict, eperm_is_filtered
+    from ._isolate import classify, classify_isolated
+    from ._proc import ProcessState, process_state
     from .errors import SeccompatError
-    from .isolate import classify, classify_isolated
-    from .proc import ProcessState, process_state
     from .syscalls import Syscall, kernel_version, lookup, native_arch
 
 __version__ = "0.1.0"
 
 # No submodule shares a name with an export, so neither shadows the other.
 __getattr__, __dir__ = exports(__name__, globals(), {
-    "Status": "classifier", "Verdict": "classifier", "classify": "isolate",
-    "eperm_is_filtered": "classifier", "classify_isolated": "isolate",
-    "ProcessState": "proc", "process_state": "proc", "Syscall": "syscalls",
+    "Status": "_classifier", "Verdict": "_classifier", "classify": "_isolate",
+    "eperm_is_filtered": "_classifier", "classify_isolated": "_isolate",
+    "ProcessState": "_proc", "process_state": "_proc", "Syscall": "syscalls",
     "SeccompatError": "errors",
     "kernel_version": "syscalls", "lookup": "syscalls", "native_arch": "syscalls",
 })

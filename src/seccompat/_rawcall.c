@@ -114,7 +114,7 @@ raw_syscall(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * STEP_REPORT; "s I ERRNO" (then exit status 2) when a STEP_ABORT step fails.
  * STEP_CLOSE closes a successful step's result (a descriptor).  A catchable SIGSYS
  * (a filter's TRAP) sets TRAPPED; SIGALRM after alarm_seconds ends a child that
- * something holds.  This is seccompat.forking.fork_script's fast path: after a
+ * something holds.  This is seccompat._forking.fork_script's fast path: after a
  * fork in a threaded process the child may only do async-signal-safe work, so it
  * never touches the interpreter (its locks may be held by threads that are gone).
  * Everything is converted before the fork; the parent returns the pid at once. */
@@ -1010,7 +1010,7 @@ static PyMethodDef methods[] = {
      "syscall(nr, *args) -> (result, errno)"},
     {"fork_script", (PyCFunction)(void (*)(void))fork_script, METH_FASTCALL,
      "fork_script(steps, out_fd, alarm_seconds) -> pid: raw syscalls in a forked child\n"
-     "that never runs Python; see seccompat.forking.fork_script"},
+     "that never runs Python; see seccompat._forking.fork_script"},
     {"entry", (PyCFunction)(void (*)(void))make_entry, METH_FASTCALL,
      "entry(implementation, fallback, description) -> a wrapper's plain case in C;\n"
      "see seccompat.calls._entry"},

@@ -11,7 +11,7 @@ import signal
 import stat
 import threading
 
-from ..proc import mount_of
+from .._proc import mount_of
 from ._attributes import STATX_ATTR_IMMUTABLE, protection
 from ._entry import Given, Param, entry
 from ._kernel import FALLBACK, FileDescriptorLike, attempt, int_arg, oserror, to_fd

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-from ..probes import PROBES
+from .._probes import PROBES
 from ..raw import fast, nr
 
 __all__ = ["OUT", "Const", "Encoded", "Given", "Param", "Register", "Words", "describe", "entry"]

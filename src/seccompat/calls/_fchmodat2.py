@@ -6,7 +6,7 @@ import errno as E
 import os
 import stat
 
-from ..proc import procfs_trusted
+from .._proc import procfs_trusted
 from ._kernel import (
     AT_SYMLINK_NOFOLLOW,
     FALLBACK,

@@ -8,7 +8,7 @@ behind every wrapper, and the os-style argument and error helpers they share.
 * EPERM: :func:`~seccompat.classify.eperm_is_filtered` with the same register
   arguments decides; filtered falls back, genuine is the answer.  A genuine EPERM
   is never emulated: for the calls whose fallback makes a security decision
-  (:data:`seccompat.confirm.CONFIRMED`) the filters' own answer to the real
+  (:data:`seccompat._confirm.CONFIRMED`) the filters' own answer to the real
   arguments confirms the probe's verdict first.
 
 After the first failure classified as filtered or not implemented, the verdict
@@ -26,10 +26,10 @@ import threading
 from collections.abc import Sequence
 from typing import Final, Protocol
 
-from ..classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
-from ..confirm import CONFIRMED, confirmed, confirmed_before
+from .._classifier import Status, Verdict, cached, classify, eperm_is_filtered, falls_back, remember
+from .._confirm import CONFIRMED, confirmed, confirmed_before
+from .._probes import PROBES, ProbeSpec
 from ..errors import SeccompatError
-from ..probes import PROBES, ProbeSpec
 from ..raw import fast, nr, syscall
 
 __all__ = ["AT_EACCESS", "AT_EMPTY_PATH", "AT_FDCWD", "AT_SYMLINK_NOFOLLOW", "FALLBACK",

@@ -37,8 +37,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .. import proc
-from ..capabilities import CAPABILITIES
+from .. import _proc as proc
+from .._capabilities import CAPABILITIES
 from ..raw import nr, syscall
 from ._attributes import STATX_ATTR_IMMUTABLE, protection
 from ._kernel import AT_EACCESS, AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, os_dir_fd

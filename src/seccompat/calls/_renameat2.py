@@ -6,7 +6,7 @@ import errno as E
 import os
 import stat
 
-from ..proc import fs_ids, has_capability
+from .._proc import fs_ids, has_capability
 from ._attributes import STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE, protection
 from ._faccessat2 import faccessat2
 from ._kernel import (

@@ -56,7 +56,7 @@ import errno as E
 import os
 import stat
 
-from ..proc import PROC_SUPER_MAGIC, fs_magic, mount_id, procfs_trusted
+from .._proc import PROC_SUPER_MAGIC, fs_magic, mount_id, procfs_trusted
 from ._kernel import os_dir_fd
 
 __all__ = ["RETRIES", "resolve_open"]

@@ -7,7 +7,7 @@ import os
 import struct
 from typing import NamedTuple
 
-from ..proc import mount_id
+from .._proc import mount_id
 from ._entry import OUT, Const, Encoded, Given, Param, Register, entry
 from ._kernel import (
     AT_EMPTY_PATH,

@@ -6,10 +6,10 @@ import argparse
 import os
 from typing import Any
 
-from .. import proc
-from ..classifier import Verdict, classify
-from ..isolate import classify_isolated
-from ..probes import NEVER_PROBE, PROBES
+from .. import _proc as proc
+from .._classifier import Verdict, classify
+from .._isolate import classify_isolated
+from .._probes import NEVER_PROBE, PROBES
 from ..syscalls import known, lookup, native_arch
 from .output import UsageError, errno_fields, print_json, table
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..files import FileRefused
+from .._files import FileRefused
 from ..profiles import ProfileError, Translation, load, translate
 from ..profiles.runtimes import ALL_CAPS, DEFAULT_CAPS, parse_runtime
 from ..syscalls import Arch, arch, kernel_version, native_arch, parse_version

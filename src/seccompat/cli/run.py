@@ -7,9 +7,9 @@ import argparse
 import sys
 from typing import Any
 
+from .._filter_cache import store
 from ..bpf import Action, CompileError, compile_filter, parse_errno
 from ..bpf.insn import pack
-from ..filter_cache import store
 from ..policy import container_filter, describe_denial
 from ..syscalls import lookup, number_text, parse_version
 from .output import UsageError, name_list

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ..filter_cache import key, load
+from .._filter_cache import key, load
 
 _OPTIONS = ("--profile", "--runtime", "--kernel", "--caps")
 
@@ -44,8 +44,8 @@ def _parse(argv: Sequence[str]) -> tuple[dict[str, str], bool, list[str]] | None
 
 def launch(command: list[str], program: bytes) -> int:
     """Install *program* in a child right before it execs *command*: run's exit codes."""
+    from .._launch import LaunchError, run_command
     from ..bpf.load import install
-    from ..launch import LaunchError, run_command
 
     try:
         return run_command(command, lambda: install(program))

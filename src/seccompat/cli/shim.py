@@ -7,10 +7,10 @@ import argparse
 import sys
 from typing import Any
 
+from .._launch import EXIT_OURS, LaunchError, run_command
+from .._proc import has_capability, process_state
 from ..bpf import compile_filter
 from ..bpf.load import install
-from ..launch import EXIT_OURS, LaunchError, run_command
-from ..proc import has_capability, process_state
 from ..raw import errno_name
 from ..shim import ShimPlan, plan, shim_filter
 from .output import UsageError, name_list, print_json, table

@@ -25,11 +25,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._fallbacks import FALLBACKS
+from .._probes import PROBES
 from ..bpf.insn import RET
 from ..bpf.ir import Action, ArgCmp, Op
 from ..errors import SeccompatError
-from ..fallbacks import FALLBACKS
-from ..probes import PROBES
 from ..syscalls import Arch, arch, syscalls
 from .argset import TOP as _TOP
 from .argset import ArgSet, satisfiable

@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .._fallbacks import FALLBACKS
+from .._oracle import UNFILTERED
+from .._probes import PROBES
 from ..bpf.insn import RET
 from ..bpf.ir import Action
-from ..fallbacks import FALLBACKS
-from ..oracle import UNFILTERED
-from ..probes import PROBES
 from ..syscalls import Arch, arch, known, lookup, names
 from .argset import satisfiable
 from .explain import Reason, explain

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import MAX_PROFILE_BYTES, read_regular
 from ..errors import SeccompatError
-from ..files import MAX_PROFILE_BYTES, read_regular
 from ..syscalls import Arch, arch, find
 
 __all__ = ["ACTIONS", "OPS", "ArgSpec", "Condition", "Profile", "ProfileError", "SyscallRule",

@@ -31,8 +31,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from .._capabilities import CAPABILITIES
 from ..bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
-from ..capabilities import CAPABILITIES
 from ..syscalls import Arch, arch, find, known, native_arch
 from ..syscalls.arch import ARCHES
 from .model import ArgSpec, Condition, Profile, ProfileError, SyscallRule

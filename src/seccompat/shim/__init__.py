@@ -17,7 +17,7 @@ ENOSYS, that the running kernel implements, and that either is numbered above th
 highest call the filters allow on this ABI (runc's ENOSYS-stub rule, derived from
 inside) or has a well-known ENOSYS fallback (``FALLBACKS``).  Everything else the
 profile denies on purpose (mount, kexec_load, ptrace ...) keeps its errno.  The
-filters' answers come from the filter oracle (:mod:`seccompat.oracle`), in child
+filters' answers come from the filter oracle (:mod:`seccompat._oracle`), in child
 processes: nothing is probed in-process, so a KILL rule cannot take the caller
 down.
 
@@ -43,17 +43,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .. import proc
+from .. import _proc as proc
+from .._fallbacks import FALLBACKS
+from .._oracle import UNFILTERED, OracleResult, scan
+from .._probes import PROBES
 from ..bpf.compile import compile_filter
 from ..bpf.emulate import SeccompData, run
 from ..bpf.insn import RET, Insn
 from ..bpf.ir import Action, ArchPolicy, Filter, Rule
 from ..bpf.load import install as install_program
 from ..errors import SeccompatError
-from ..fallbacks import FALLBACKS
-from ..oracle import UNFILTERED, OracleResult, scan
 from ..policy import COMPAT_ABIS
-from ..probes import PROBES
 from ..raw import errno_name
 from ..syscalls import arch, find, kernel_version, known, lookup, native_arch, syscalls
 

@@ -1,7 +1,7 @@
 """Probe in a child process, so a KILL or TRAP action cannot take the caller down.
 
 The child is a fork of the calling thread, so it carries exactly the caller's
-seccomp filters.  It runs a batch of probes as a :func:`seccompat.forking.fork_script`
+seccomp filters.  It runs a batch of probes as a :func:`seccompat._forking.fork_script`
 (raw syscalls, reported on a pipe before and after each call; with the C
 accelerator the child never runs Python, which after a fork in a threaded program
 could deadlock on the interpreter's locks).  A probe that kills the child
@@ -20,13 +20,14 @@ import os
 import signal
 from collections.abc import Sequence
 
-from . import forking, proc
-from .classifier import Status, Verdict, cached, probe_result, remember, resolve, unprobed
-from .classifier import classify as classify_here
+from . import _forking as forking
+from . import _proc as proc
+from ._classifier import Status, Verdict, cached, probe_result, remember, resolve, unprobed
+from ._classifier import classify as classify_here
+from ._forking import CLOSE, REPORT, Report, fork_script
+from ._oracle import filter_oracle
+from ._probes import PROBES
 from .errors import ChildFailed
-from .forking import CLOSE, REPORT, Report, fork_script
-from .oracle import filter_oracle
-from .probes import PROBES
 from .raw import errno_name
 from .syscalls import Syscall, kernel_version, lookup
 

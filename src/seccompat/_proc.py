@@ -12,7 +12,7 @@ import errno
 import os
 from dataclasses import dataclass
 
-from .capabilities import CAPABILITIES
+from ._capabilities import CAPABILITIES
 from .raw import nr, syscall
 
 __all__ = [

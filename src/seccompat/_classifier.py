@@ -29,8 +29,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import proc
-from .probes import NEVER_PROBE, PROBES, ProbeSpec
+from . import _proc as proc
+from ._probes import NEVER_PROBE, PROBES, ProbeSpec
 from .raw import errno_name, syscall
 from .syscalls import Syscall, kernel_version, known, lookup, native_arch
 

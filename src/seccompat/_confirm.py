@@ -6,7 +6,7 @@ NULL pointer), and a filter may be keyed on exactly those: "EPERM when arg0 is -
 makes the probe's EPERM a filter's while the real call's EPERM is the kernel's own
 (an immutable file, a sticky directory).  Emulating then would answer where the
 kernel refused.  So before the fallback of a call in :data:`CONFIRMED` runs, the
-filter oracle (:mod:`seccompat.oracle`) evaluates the filters on the real call's
+filter oracle (:mod:`seccompat._oracle`) evaluates the filters on the real call's
 own six register values, without running it:
 
 * ERRNO(EPERM) for those values: the filter refused this very call; fall back.
@@ -29,8 +29,8 @@ import ctypes
 import errno as E
 from collections.abc import Sequence
 
-from .classifier import Status, Verdict, cached, remember
-from .probes import ProbeSpec
+from ._classifier import Status, Verdict, cached, remember
+from ._probes import ProbeSpec
 from .syscalls import lookup
 
 __all__ = ["CONFIRMED", "confirmed", "registers"]
@@ -82,7 +82,7 @@ def confirmed(name: str, spec: ProbeSpec, args: Sequence[int | bytes | bytearray
     key = _key(spec, args)
     if cached(_cache_name(name), key) is not None:
         return True
-    from .oracle import scan
+    from ._oracle import scan
 
     sc = lookup(name)
     answer = scan([(sc.number, registers(args))], pad=False)[0]

@@ -37,12 +37,12 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import forking
+from . import _forking as forking
+from ._forking import ABORT, REPORT, Report, fork_script
 from .bpf.compile import compile_filter
 from .bpf.insn import BPF_K, BPF_RET, RET, stmt
 from .bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
 from .bpf.load import FLAG_NEW_LISTENER, Prepared, no_new_privs_args
-from .forking import ABORT, REPORT, Report, fork_script
 from .raw import nr, syscall
 from .syscalls import kernel_version, native_arch
 

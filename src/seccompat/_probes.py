@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from . import proc
+from . import _proc as proc
 from .syscalls import kernel_version
 
 __all__ = ["NEVER_PROBE", "PROBES", "Closed", "Gate", "ProbeSpec", "Slot"]

@@ -20,7 +20,7 @@ import os
 import stat
 
 from . import __version__
-from .files import MAX_PROFILE_BYTES, read_regular
+from ._files import MAX_PROFILE_BYTES, read_regular
 
 __all__ = ["Entry", "key", "load", "store"]
 

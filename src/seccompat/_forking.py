@@ -37,7 +37,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 
-from . import proc
+from . import _proc as proc
 from .raw import ctypes_syscall, fast
 
 __all__ = ["ABORT", "CHILD_TIMEOUT", "CLOSE", "REPORT", "Report", "fork_script"]
