@@ -24,8 +24,8 @@ from _common import best, report
 
 from seccompat.bpf import compile_filter
 from seccompat.profiles import explain, load, translate
+from seccompat.profiles.conversion import Translation
 from seccompat.profiles.lint import lint
-from seccompat.profiles.runtimes import Translation
 
 PROFILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles"
 ABIS = ("x86_64", "aarch64", "s390x")

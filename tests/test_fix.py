@@ -239,7 +239,7 @@ def test_the_proofs_grid_search_finds_every_difference(a: Explanation, b: Explan
     (it may find more: it also tries values far beyond 16)."""
     import itertools
 
-    from seccompat.profiles.fix import _difference
+    from seccompat.profiles.proof import _difference
 
     witness = _difference(a, b)
     if witness is not None:

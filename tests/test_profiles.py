@@ -30,7 +30,7 @@ from seccompat.profiles import (
     parse_runtime,
     translate,
 )
-from seccompat.profiles.runtimes import DropReason
+from seccompat.profiles.conversion import DropReason
 from seccompat.raw import syscall
 from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 

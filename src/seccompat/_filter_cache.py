@@ -26,8 +26,9 @@ __all__ = ["Entry", "key", "load", "store"]
 
 _FORMAT = 1
 # The modules whose code decides the program (their stamps are part of the key).
-_SOURCES = ("profiles/model.py", "profiles/runtimes.py", "bpf/compile.py", "bpf/ir.py",
-            "syscalls/__init__.py", "syscalls/_table.py", "syscalls/arch.py")
+_SOURCES = ("profiles/model.py", "profiles/runtimes.py", "profiles/conversion.py",
+            "bpf/compile.py", "bpf/ir.py", "syscalls/__init__.py", "syscalls/_table.py",
+            "syscalls/arch.py")
 
 Entry = tuple[bytes, list[str], str, dict[str, int]]
 """(packed program, warnings, the --verbose description, syscall numbers it needs)."""

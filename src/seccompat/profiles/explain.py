@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..bpf.insn import RET
 from ..bpf.ir import Action, ArchPolicy, ArgCmp, Op
 from ..syscalls import Arch, known, lookup, syscalls
-from .runtimes import Dropped, Translation
+from .conversion import Dropped, Translation
 
 __all__ = ["Branch", "Explanation", "Reason", "describe", "differences", "explain",
            "policy_for"]

@@ -20,9 +20,10 @@ from ..bpf.insn import RET
 from ..bpf.ir import Action
 from ..syscalls import Arch, arch, known, lookup, names
 from .argset import satisfiable
+from .conversion import DropReason, Translation, arg_cmp, translate
 from .explain import Reason, explain
 from .model import Profile, ProfileError, SyscallRule
-from .runtimes import DropReason, Runtime, Translation, arg_cmp, libseccomp_release, translate
+from .runtimes import Runtime, libseccomp_release
 
 __all__ = ["CHECKS", "Finding", "lint"]
 
