@@ -213,6 +213,7 @@ def resolve_open(dir_fd: int, path: bytes, flags: int, mode: int, resolve: int) 
 
 
 def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
+    """One walk of *path* from the walk's root, component by component."""
     left = _components(path)
     if path.startswith(b"/"):
         walk.absolute()
@@ -238,55 +239,11 @@ def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
             raise
         st = os.fstat(fd)
         if stat.S_ISLNK(st.st_mode):
-            if last and flags & os.O_CREAT and flags & os.O_EXCL and not must_be_dir:
-                os.close(fd)
-                raise _err(E.EEXIST)  # O_EXCL never follows the last component
-            if last and flags & os.O_NOFOLLOW and not must_be_dir:
-                if not flags & os.O_PATH:
-                    os.close(fd)
-                    raise _err(E.ELOOP)
-                final, final_name = fd, name
-                break
-            if walk.resolve & RESOLVE_NO_SYMLINKS:
-                os.close(fd)
-                raise _err(E.ELOOP)
-            parent_name = walk.names[-1] if walk.names else None
-            if _is_magic(parent, parent_name, name):
-                os.close(fd)
-                # The kernel calls the link's get_link() (its ptrace access check:
-                # EACCES) before nd_jump_link() applies the RESOLVE_* rules;
-                # readlink(2) makes the same check.
-                os.readlink(name, dir_fd=parent)
-                if walk.resolve & RESOLVE_NO_MAGICLINKS:
-                    raise _err(E.ELOOP)
-                if walk.scoped:
-                    raise _err(E.EXDEV)
-                jumped = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=parent)
-                walk.check_mount(jumped)
-                if last:
-                    final, final_name = jumped, None
-                    break
-                walk.stack.append(jumped)
-                walk.names.append(name)
+            found = _symlink(walk, fd, name, left, flags, last and not must_be_dir, last)
+            if found is None:
                 continue
-            walk.links += 1
-            if walk.links > MAXSYMLINKS:
-                os.close(fd)
-                raise _err(E.ELOOP)
-            try:
-                target = os.readlink(name, dir_fd=parent)
-            except OSError as exc:
-                if exc.errno in (E.EINVAL, E.ENOENT):
-                    raise _Race() from None  # swapped or removed since we looked
-                raise
-            finally:
-                os.close(fd)
-            if not target:
-                raise _err(E.ENOENT)
-            left.extendleft(reversed(target.split(b"/")))
-            if target.startswith(b"/"):
-                walk.absolute(from_symlink=True)
-            continue
+            final, final_name = found
+            break
         walk.check_mount(fd)
         if last:
             final, final_name = fd, name
@@ -305,6 +262,67 @@ def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
         return _finish(walk, final, final_name, flags, must_be_dir)
     finally:
         os.close(final)
+
+
+def _symlink(walk: _Walk, fd: int, name: bytes, left: collections.deque[bytes], flags: int,
+             final_link: bool, last: bool) -> tuple[int, bytes | None] | None:
+    """The symlink *fd* (an O_PATH descriptor of *name*, which this takes): followed
+    (its target queued in *left*; None), or the walk's end (the descriptor found,
+    and its name).  *final_link*: it is the last component, with no trailing slash."""
+    parent = walk.stack[-1]
+    if final_link and flags & os.O_CREAT and flags & os.O_EXCL:
+        os.close(fd)
+        raise _err(E.EEXIST)  # O_EXCL never follows the last component
+    if final_link and flags & os.O_NOFOLLOW:
+        if not flags & os.O_PATH:
+            os.close(fd)
+            raise _err(E.ELOOP)
+        return fd, name
+    if walk.resolve & RESOLVE_NO_SYMLINKS:
+        os.close(fd)
+        raise _err(E.ELOOP)
+    if _is_magic(parent, walk.names[-1] if walk.names else None, name):
+        os.close(fd)
+        return _magic_link(walk, parent, name, last)
+    walk.links += 1
+    if walk.links > MAXSYMLINKS:
+        os.close(fd)
+        raise _err(E.ELOOP)
+    try:
+        target = os.readlink(name, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (E.EINVAL, E.ENOENT):
+            raise _Race() from None  # swapped or removed since we looked
+        raise
+    finally:
+        os.close(fd)
+    if not target:
+        raise _err(E.ENOENT)
+    left.extendleft(reversed(target.split(b"/")))
+    if target.startswith(b"/"):
+        walk.absolute(from_symlink=True)
+    return None
+
+
+def _magic_link(walk: _Walk, parent: int, name: bytes, last: bool
+                ) -> tuple[int, bytes | None] | None:
+    """A procfs magic link: its access check, then the RESOLVE_* rules, then the
+    jump (the walk's end when *last*, else the walk goes on from its target)."""
+    # The kernel calls the link's get_link() (its ptrace access check: EACCES)
+    # before nd_jump_link() applies the RESOLVE_* rules; readlink(2) makes the
+    # same check.
+    os.readlink(name, dir_fd=parent)
+    if walk.resolve & RESOLVE_NO_MAGICLINKS:
+        raise _err(E.ELOOP)
+    if walk.scoped:
+        raise _err(E.EXDEV)
+    jumped = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=parent)
+    walk.check_mount(jumped)
+    if last:
+        return jumped, None
+    walk.stack.append(jumped)
+    walk.names.append(name)
+    return None
 
 
 def _finish(walk: _Walk, found: int, name: bytes | None, flags: int, must_be_dir: bool) -> int:
