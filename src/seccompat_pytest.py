@@ -23,13 +23,17 @@ from __future__ import annotations
 import os
 import pickle
 import traceback
-from typing import Any
+from collections.abc import Iterable
 
 import pytest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from seccompat.bpf import Filter
+
 _ENV = "SECCOMPAT_PYTEST_FILTER"
 _DESCRIPTION = pytest.StashKey[str]()
-_BUILT = pytest.StashKey["tuple[Any, str]"]()  # a marked test's filter, built at collection
+_BUILT = pytest.StashKey["tuple[Filter, str]"]()  # a marked test's filter, built at collection
 _MARKER = ("seccomp(profile=None, runtime=None, deny=(), deny_newer_than=None, errno='EPERM'): "
            "run this test in a forked child under that seccomp filter")
 
@@ -57,9 +61,9 @@ def _setting(config: pytest.Config, name: str) -> str | None:
     return str(value) if value else None
 
 
-def build(profile: str | None = None, runtime: str | None = None, deny: Any = (),
-          deny_newer_than: str | None = None, errno: str | int | None = None,
-          ) -> tuple[Any, str]:
+def build(profile: str | None = None, runtime: str | None = None,
+          deny: str | Iterable[str] = (), deny_newer_than: str | None = None,
+          errno: str | int | None = None) -> tuple[Filter, str]:
     """The filter and a one-line description; ValueError/OSError for bad settings."""
     from seccompat.bpf import Action, parse_errno
     from seccompat.policy import container_filter, describe_denial
@@ -88,7 +92,7 @@ def build(profile: str | None = None, runtime: str | None = None, deny: Any = ()
     return flt, describe_denial(deny, newer, action)
 
 
-def _own_traceback(exc: BaseException, test: Any) -> str:
+def _own_traceback(exc: BaseException, test: object) -> str:
     """*exc* as Python prints it, from the test function's frame down (the plugin's
     own frames above it are not the test's)."""
     tb = exc.__traceback__
@@ -168,7 +172,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         try:
             install(program)
             pyfuncitem.obj(**kwargs)
-            payload: tuple[str, Any] = ("ok", None)
+            payload: tuple[str, str | None] = ("ok", None)
         except pytest.skip.Exception as exc:  # outcomes do not pickle: carried as text
             payload = ("skip", exc.msg)
         except pytest.xfail.Exception as exc:

@@ -119,7 +119,7 @@ def test_no_import_cycles() -> None:
 #: layer or below.
 LAYERS: list[tuple[str, ...]] = [
     ("seccompat.syscalls", "seccompat._lazy", "seccompat._files", "seccompat._fallbacks",
-     "seccompat._capabilities", "seccompat.errors"),
+     "seccompat._capabilities", "seccompat._json", "seccompat.errors"),
     ("seccompat.raw", "seccompat._proc", "seccompat._forking"),
     ("seccompat.bpf",),
     ("seccompat.policy", "seccompat._probes", "seccompat._classifier", "seccompat._oracle",

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from seccompat import _proc as proc
+from seccompat._json import JsonObject
 from seccompat.bpf import RET, Action, SeccompData, compile_filter, install, run
 from seccompat.policy import container_filter
 from seccompat.shim import ShimError, plan, shim_filter
@@ -88,7 +89,7 @@ def test_calls_denied_on_purpose_keep_their_errno() -> None:
 
 
 def test_plan_policy_under_a_5_2_profile() -> None:
-    def body() -> dict[str, object]:
+    def body() -> JsonObject:
         return plan().to_json()
 
     data = in_child(body, filter=container_filter(newer_than=(5, 2))).get()
@@ -200,7 +201,7 @@ def test_the_shim_never_changes_an_allowed_call() -> None:
     flt = container_filter(newer_than=(5, 2))
     outer = compile_filter(flt)
 
-    def body() -> dict[str, object]:
+    def body() -> JsonObject:
         return plan().to_json()
 
     shim_data = in_child(body, filter=flt).get()
@@ -256,7 +257,7 @@ def test_shim_cli_usage_errors() -> None:
 def test_the_i386_abi_gets_the_same_calls() -> None:
     from seccompat.syscalls import lookup
 
-    def body() -> dict[str, object]:
+    def body() -> JsonObject:
         return plan().to_json()
 
     data = in_child(body, filter=container_filter(deny=["clone3", "faccessat2", "statx"])).get()

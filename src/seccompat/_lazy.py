@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
-
-def exports(package: str, namespace: dict[str, Any], where: dict[str, str],
-            ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def exports(package: str, namespace: dict[str, object], where: dict[str, str],
+            ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for *package*: name -> submodule in *where*."""
 
-    def getattr_(name: str) -> Any:
+    def getattr_(name: str) -> object:
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")

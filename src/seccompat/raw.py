@@ -27,7 +27,20 @@ from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Protocol
+
+    class Accelerator(Protocol):
+        """What ``_rawcall`` (typed by ``_rawcall.pyi``) provides."""
+
+        CODES: dict[str, dict[str, int]]
+
+        def syscall(self, nr: int, *args: int | bytes | bytearray) -> tuple[int, int]: ...
+        def fork_script(self, steps: tuple[tuple[int, ...], ...], out_fd: int,
+                        alarm_seconds: int) -> int: ...
+        def entry(self, implementation: Callable[..., object],
+                  fallback: Callable[..., object] | None,
+                  description: dict[str, object]) -> Callable[..., object]: ...
+        def mark_doomed(self, syscall: str, key: tuple[int, ...] | None = None) -> None: ...
 
 # The public part; ``fast`` (the accelerator module), ``libc`` and ``known_numbers``
 # serve the package's own layers above.
@@ -70,7 +83,7 @@ def ctypes_syscall(nr: int, *args: int | bytes | bytearray) -> tuple[int, int]:
 
 
 syscall: Callable[..., tuple[int, int]]
-fast: Any
+fast: Accelerator | None
 try:
     if os.environ.get("SECCOMPAT_PURE_PYTHON"):
         raise ImportError("disabled by SECCOMPAT_PURE_PYTHON")

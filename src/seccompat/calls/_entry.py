@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from .._probes import PROBES
 from ..raw import fast, nr
@@ -85,7 +85,11 @@ class Const(NamedTuple):
     value: object
 
 
-def entry(syscall: str, implementation: _F, fallback: Callable[..., Any] | None,
+#: Where a fallback argument comes from.
+FallbackArg = Given | Encoded | Register | Const
+
+
+def entry(syscall: str, implementation: _F, fallback: Callable[..., object] | None,
           params: tuple[Param, ...], registers: tuple[int | Words | str, ...], result: str,
           **shape: Any) -> _F:
     """The public wrapper: the C entry for this description (see :func:`describe`),
@@ -97,13 +101,12 @@ def entry(syscall: str, implementation: _F, fallback: Callable[..., Any] | None,
                                                          **shape))
     functools.update_wrapper(made, implementation)  # docstring, __wrapped__ (the signature)
     made.__name__ = made.__qualname__ = implementation.__name__.lstrip("_")
-    found: _F = made
-    return found
+    return cast(_F, made)  # the same signature: update_wrapper gave it __wrapped__
 
 
 def describe(syscall: str, params: tuple[Param, ...], registers: tuple[int | Words | str, ...],
              result: str, *, errors: str = "delegate", positional: int | None = None,
-             words: tuple[int, ...] = (), fallback_args: tuple[Any, ...] = (),
+             words: tuple[int, ...] = (), fallback_args: tuple[FallbackArg, ...] = (),
              out_param: str | None = None,
              struct: tuple[type, int, int, tuple[tuple[str, int, int, bool], ...]] | None = None,
              ) -> dict[str, object]:
@@ -119,7 +122,9 @@ def describe(syscall: str, params: tuple[Param, ...], registers: tuple[int | Wor
     OSError ``os`` raises (naming the path parameter); ``delegate`` hands it to the
     implementation.  The first *positional* parameters (default: all) may be given
     by position.  *fallback_args*: ``Given``, ``Encoded``, ``Register``, ``Const``."""
-    codes: dict[str, dict[str, int]] = fast.CODES
+    if fast is None:
+        raise RuntimeError("describe: the C accelerator is not built")
+    codes = fast.CODES
     index = {p.name: i for i, p in enumerate(params)}
     described = tuple(
         (p.name if p.keyword else None, None if p.default is _REQUIRED else p.default,
@@ -145,7 +150,7 @@ def describe(syscall: str, params: tuple[Param, ...], registers: tuple[int | Wor
     }
 
 
-def _argument(arg: Given | Encoded | Register | Const, index: dict[str, int],
+def _argument(arg: FallbackArg, index: dict[str, int],
               codes: dict[str, int]) -> tuple[int, object]:
     if isinstance(arg, Given):
         return codes["given"], index[arg.name]

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..profiles.explain import Explanation, differences
 from .explain import explanation_json, verdict_text
 from .output import print_json, table
 from .profile_args import add_profile_args, translated
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .output import Subcommands
+
 HELP = "list the syscalls whose verdict differs between two profiles (or two runtimes)"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("diff", help=HELP, description=HELP + ".",
                        epilog="exit status: 0 no difference, 1 differences, 2 usage error")
     p.add_argument("profile_a", metavar="A", help="the first OCI or Docker seccomp JSON")

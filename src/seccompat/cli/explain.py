@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..bpf.insn import RET
 from ..bpf.ir import Action
@@ -13,10 +12,15 @@ from ..syscalls import arch, number_text
 from .output import UsageError, errno_fields, print_json, table
 from .profile_args import add_profile_args, translated
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .._json import JsonObject
+    from .output import Subcommands
+
 HELP = "explain what every syscall gets under a seccomp profile, and why"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("explain", help=HELP, description=HELP + ", as a given runtime installs "
                        "it (engine conversion, runc's ENOSYS stub, dropped names).",
                        epilog="exit status: 0, or 2 for a usage error or an unusable profile")
@@ -28,17 +32,17 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def _action_json(action: Action | None) -> dict[str, Any] | None:
+def _action_json(action: Action | None) -> JsonObject | None:
     if action is None:
         return None
     kind = str(action).split("(")[0].lower()
-    out: dict[str, Any] = {"action": kind, "text": describe(action)}
+    out: JsonObject = {"action": kind, "text": describe(action)}
     if action.kind == RET.ERRNO:
         out.update(errno_fields(min(action.data, 4095)))
     return out
 
 
-def explanation_json(e: Explanation) -> dict[str, Any]:
+def explanation_json(e: Explanation) -> JsonObject:
     return {"name": e.name, "number": e.number, "verdict": e.verdict,
             "result": _action_json(e.action), "why": e.why,
             "branches": [{"conditions": [condition_text(c) for c in b.conditions],

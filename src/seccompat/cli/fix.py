@@ -7,7 +7,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from ..profiles import parse_runtime
 from ..profiles.fix import FixError, FixResult, fix
@@ -15,10 +14,17 @@ from ..profiles.model import read
 from .output import UsageError, name_list, print_json
 from .profile_args import target_options, usage_errors
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from .._json import JsonObject
+    from .output import Subcommands
+
 HELP = "rewrite a profile so calls it did not know get ENOSYS, keeping its deliberate denials"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("fix", help=HELP, description=HELP + ". The new profile keeps the "
                        "input's format and field order; the report proves that every call "
                        "keeps its verdict except the unknown ones, which now get ENOSYS.",
@@ -40,7 +46,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def _report(result: FixResult, args: argparse.Namespace, written: bool) -> dict[str, Any]:
+def _report(result: FixResult, args: argparse.Namespace, written: bool) -> JsonObject:
     p = result.proof
     return {"profile": args.profile, "output": args.output if written else None,
             "strategy": result.strategy, "added_rules": result.added_rules,
@@ -50,24 +56,24 @@ def _report(result: FixResult, args: argparse.Namespace, written: bool) -> dict[
                       "args_enosys": sorted(p.args_enosys), "mismatches": p.mismatches}}
 
 
-def _print(report: dict[str, Any], out: Any, quiet: bool = False) -> None:
-    proof = report["proof"]
-    print(f"strategy: {report['strategy']}; {report['added_rules']} rules added", file=out)
-    for w in [] if quiet else report["warnings"]:
+def _print(result: FixResult, output: str | None, out: TextIO, quiet: bool = False) -> None:
+    proof = result.proof
+    print(f"strategy: {result.strategy}; {result.added_rules} rules added", file=out)
+    for w in [] if quiet else result.warnings:
         print(f"warning: {w}", file=out)
-    print(f"proof, under {'; '.join(proof['configurations'])}:", file=out)
-    print(f"  {proof['unchanged']} verdicts unchanged", file=out)
-    print(f"  {len(proof['now_enosys'])} calls the profile did not know now get ENOSYS: "
-          f"{', '.join(proof['now_enosys']) or '-'}", file=out)
-    if proof["args_enosys"]:
-        print(f"  {len(proof['args_enosys'])} calls allowed for some arguments answer ENOSYS "
+    print(f"proof, under {'; '.join(proof.configurations)}:", file=out)
+    print(f"  {proof.unchanged} verdicts unchanged", file=out)
+    print(f"  {len(proof.now_enosys)} calls the profile did not know now get ENOSYS: "
+          f"{', '.join(sorted(proof.now_enosys)) or '-'}", file=out)
+    if proof.args_enosys:
+        print(f"  {len(proof.args_enosys)} calls allowed for some arguments answer ENOSYS "
               f"for the others (their complement takes too many rules): "
-              f"{', '.join(proof['args_enosys'])}", file=out)
-    print(f"  {len(proof['mismatches'])} differences", file=out)
-    for m in proof["mismatches"][:20]:
+              f"{', '.join(sorted(proof.args_enosys))}", file=out)
+    print(f"  {len(proof.mismatches)} differences", file=out)
+    for m in proof.mismatches[:20]:
         print(f"    {m}", file=out)
-    if report["output"]:
-        print(f"wrote {report['output']}", file=out)
+    if output:
+        print(f"wrote {output}", file=out)
 
 
 def _write(path: str, text: str, mode: int) -> None:
@@ -107,10 +113,9 @@ def run(args: argparse.Namespace) -> int:
             _write(args.output, result.text, os.stat(args.profile).st_mode)
         except OSError as exc:
             raise UsageError(f"{args.output}: {exc.strerror}") from None
-    report = _report(result, args, ok)
     out = sys.stderr if args.output == "-" else sys.stdout
     if args.format == "json":
-        print_json(report, out)
+        print_json(_report(result, args, ok), out)
     else:
-        _print(report, out, args.quiet)
+        _print(result, args.output if ok else None, out, args.quiet)
     return 0 if ok else 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from .. import __version__
 from ..profiles import load, parse_runtime
@@ -12,11 +11,16 @@ from ..profiles.lint import CHECKS, Finding, lint
 from .output import print_json, table
 from .profile_args import caps_option, target_options, usage_errors
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .._json import JsonObject
+    from .output import Subcommands
+
 HELP = "report what in a seccomp profile breaks software or will not do what it says"
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("lint", help=HELP, description=HELP + ". Codes: " + "; ".join(
         f"{code} {title}" for code, (_, title) in CHECKS.items()) + ".",
         epilog="exit status: 0 no errors or warnings (notes allowed), 1 findings, 2 usage "
@@ -35,7 +39,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def _sarif(path: str, findings: list[Finding]) -> dict[str, Any]:
+def _sarif(path: str, findings: list[Finding]) -> JsonObject:
     level = {"error": "error", "warning": "warning", "note": "note"}
     uri = Path(path).as_posix()
     return {

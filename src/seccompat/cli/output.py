@@ -9,7 +9,13 @@ from ..errors import SeccompatError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, TextIO
+    import argparse
+    from typing import TextIO, TypeAlias
+
+    from .._json import Json
+
+    #: What a subcommand's ``register`` adds its parser to.
+    Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 __all__ = ["UsageError", "errno_fields", "name_list", "print_json", "table"]
 
@@ -41,7 +47,7 @@ def name_list(values: Sequence[str]) -> list[str]:
     return [name.strip() for item in values for name in item.split(",") if name.strip()]
 
 
-def print_json(value: Any, out: TextIO = sys.stdout) -> None:
+def print_json(value: Json, out: TextIO = sys.stdout) -> None:
     import json
 
     json.dump(value, out, indent=2)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
 from .. import _proc as proc
 from .._classifier import Verdict, classify
@@ -13,10 +12,15 @@ from .._probes import NEVER_PROBE, PROBES
 from ..syscalls import known, lookup, native_arch
 from .output import UsageError, errno_fields, print_json, table
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .._json import JsonObject
+    from .output import Subcommands
+
 HELP = "show which syscalls work in this process and why"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("probe", help=HELP, description=HELP + (
         ". By default every syscall with a side-effect-free probe is checked "
         "(plus those that are never invoked), in this process when no seccomp filter "
@@ -62,11 +66,15 @@ def _check_names(requested: list[str]) -> list[str]:
     return out
 
 
-def _row(v: Verdict) -> dict[str, Any]:
+def _since(v: Verdict) -> str | None:
+    return None if v.since is None else f"{v.since[0]}.{v.since[1]}"
+
+
+def _row(v: Verdict) -> JsonObject:
     return {
         "name": v.name,
         "number": v.number,
-        "since": None if v.since is None else f"{v.since[0]}.{v.since[1]}",
+        "since": _since(v),
         "status": v.status.value,
         **errno_fields(v.errno),
         "evidence": v.evidence,
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"container: {', '.join(hints) if hints else 'no signs'}  probes run "
           f"{'in a child process' if isolate else 'in this process'}")
     print()
-    table([[r["name"], str(r["number"] if r["number"] is not None else "-"), r["since"] or "-",
-            r["status"], r["errno_name"] or "-", r["evidence"]] for r in rows],
+    table([[v.name, str(v.number if v.number is not None else "-"), _since(v) or "-",
+            v.status.value, v.errno_name or "-", v.evidence] for v in verdicts],
           ["NAME", "NR", "SINCE", "STATUS", "ERRNO", "EVIDENCE"])
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from .._files import FileRefused
 from ..profiles import ProfileError, Translation, load, translate
@@ -14,7 +13,7 @@ from ..syscalls import Arch, arch, kernel_version, native_arch, parse_version
 from .output import UsageError
 
 
-def add_profile_args(p: Any, profile: str = "positional",
+def add_profile_args(p: argparse.ArgumentParser, profile: str = "positional",
                      arch_help: str = "the ABI whose verdicts to explain") -> None:
     """The options that shape a translation, and PROFILE: ``"positional"`` (explain),
     ``"option"`` (``run --profile``) or ``"none"`` (the command names its own)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from .._filter_cache import store
 from ..bpf import Action, CompileError, compile_filter, parse_errno
@@ -15,6 +14,10 @@ from ..syscalls import lookup, number_text, parse_version
 from .output import UsageError, name_list
 from .profile_args import add_profile_args, translated
 from .run_cached import cache_key, launch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .output import Subcommands
 
 HELP = "run a command under a seccomp filter, as a container runtime would"
 
@@ -33,7 +36,7 @@ exit status: the command's own; 128+N if signal N killed it; 125 if seccompat fa
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("run", help=HELP, description=HELP + ". The filter is installed in a "
                        "child process right before execve(2).", epilog=_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

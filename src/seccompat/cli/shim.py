@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable
 
 from .._launch import EXIT_OURS, LaunchError, run_command
 from .._proc import has_capability, process_state
@@ -15,10 +15,14 @@ from ..raw import errno_name
 from ..shim import ShimPlan, plan, shim_filter
 from .output import UsageError, name_list, print_json, table
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .output import Subcommands
+
 HELP = "run a command with EPERM for new syscalls turned into ENOSYS"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("shim", help=HELP, description=HELP + ". Asks the filters already "
                        "installed which calls they refuse, stacks a filter that answers "
                        "ENOSYS for those with known fallbacks (or numbered above the highest "
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"seccompat: the shim cannot be installed: {'; '.join(shim.problems)}",
               file=sys.stderr)
         return EXIT_OURS
-    prepare: Any = lambda: None  # noqa: E731 - nothing to rewrite: run CMD as it is
+    prepare: Callable[[], object] = lambda: None  # noqa: E731 - nothing to rewrite
     if shim.rewrite:
         program = compile_filter(shim_filter(shim))
         needs_nnp = not process_state().no_new_privs and not has_capability("CAP_SYS_ADMIN")

@@ -4,8 +4,10 @@ byte (layout, field order, number spelling) as the author wrote it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from .._json import Json
 
 __all__ = ["Span", "append_items", "set_in_elements", "set_member", "spans"]
 
@@ -95,12 +97,12 @@ def _unit(text: str) -> str:
     return "  "
 
 
-def _dump(value: Any, unit: str, indent: str) -> str:
+def _dump(value: Json, unit: str, indent: str) -> str:
     dumped = json.dumps(value, indent=unit, ensure_ascii=False)
     return dumped.replace("\n", "\n" + indent)
 
 
-def set_member(text: str, obj: Path, key: str, value: Any, after: str | None = None) -> str:
+def set_member(text: str, obj: Path, key: str, value: Json, after: str | None = None) -> str:
     """Set ``obj.key`` to *value*: in place if present, else right after member
     *after* (or first in the object)."""
     where = spans(text)
@@ -122,7 +124,7 @@ def set_member(text: str, obj: Path, key: str, value: Any, after: str | None = N
     return text[:start + 1] + insert + text[start + 1:]
 
 
-def append_items(text: str, array: Path, items: list[Any]) -> str:
+def append_items(text: str, array: Path, items: Sequence[Json]) -> str:
     """Append *items* to the array at *array*, in the layout of its elements."""
     if not items:
         return text
@@ -141,7 +143,7 @@ def append_items(text: str, array: Path, items: list[Any]) -> str:
     return text[:span.value_start + 1] + insert + "\n" + key_indent + text[span.value_end - 1:]
 
 
-def set_in_elements(text: str, array: Path, indexes: set[int], key: str, value: Any,
+def set_in_elements(text: str, array: Path, indexes: set[int], key: str, value: Json,
                     after: str | None = None) -> str:
     """Set *key* to *value* (as :func:`set_member`) in each object element of the
     array at *array* whose position is in *indexes*: one pass over the text, the

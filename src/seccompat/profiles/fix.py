@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from errno import ENOSYS
-from typing import Any
 
 from .._fallbacks import FALLBACKS
+from .._json import JsonObject
 from .._probes import PROBES
 from ..bpf.ir import Op
 from ..errors import SeccompatError
@@ -57,8 +57,8 @@ class FixResult:
 
 
 def _rule_json(names: Sequence[str], errno: int, group: Group, docker: bool,
-               comment: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"names": list(names), "action": "SCMP_ACT_ERRNO", "errnoRet": errno}
+               comment: str) -> JsonObject:
+    out: JsonObject = {"names": list(names), "action": "SCMP_ACT_ERRNO", "errnoRet": errno}
     if group.args:
         out["args"] = [{"index": c.index, "value": c.mask if c.op is Op.MASKED_EQ else c.value,
                         "valueTwo": c.value if c.op is Op.MASKED_EQ else 0,
@@ -66,8 +66,8 @@ def _rule_json(names: Sequence[str], errno: int, group: Group, docker: bool,
                        for c in group.args]
     if docker:
         out["comment"] = comment
-        inc: dict[str, Any] = {}
-        exc: dict[str, Any] = {}
+        inc: JsonObject = {}
+        exc: JsonObject = {}
         if group.inc_caps:
             inc["caps"] = sorted(group.inc_caps)
         if group.inc_arches is not None:
@@ -121,7 +121,7 @@ def _index(rule: SyscallRule) -> int:
     return int(rule.path.rsplit("[", 1)[1].rstrip("]"))
 
 
-def _rewrite(text: str, default_errno: bool, added: list[dict[str, Any]],
+def _rewrite(text: str, default_errno: bool, added: list[JsonObject],
              skipped: set[int]) -> str:
     """The input text with the new default and rules, every other byte kept; the
     rules at *skipped* (equal to the old default) get the new one's errno, so that
@@ -176,7 +176,7 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
     either: set[str] = set()  # calls where ENOSYS and the old errno are both faithful
     args_enosys: set[str] = set()
     warnings: list[str] = []
-    added: list[dict[str, Any]] = []
+    added: list[JsonObject] = []
     docker = profile.docker_format
     if rt.honours_default_errno:
         strategy = "defaultErrnoRet ENOSYS, with explicit denials of the calls the profile knew"

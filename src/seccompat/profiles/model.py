@@ -18,11 +18,13 @@ import errno as E
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from .._files import MAX_PROFILE_BYTES, read_regular
 from ..errors import SeccompatError
 from ..syscalls import Arch, arch, find
+
+_T = TypeVar("_T")
 
 __all__ = ["ACTIONS", "OPS", "ArgSpec", "Condition", "Profile", "ProfileError", "SyscallRule",
            "load", "parse"]
@@ -121,40 +123,39 @@ class Profile:
         return frozenset(n for rule in self.syscalls for n in rule.names)
 
 
-def _type(value: Any, kind: type | tuple[type, ...], path: str, what: str) -> Any:
-    if isinstance(value, bool) and kind in (int, (int,)):
+def _type(value: object, kind: type[_T], path: str, what: str) -> _T:
+    if isinstance(value, bool) and kind is int:
         raise ProfileError(path, f"{what} must be a number, not a boolean")
     if not isinstance(value, kind):
         names = {str: "a string", int: "a number", list: "a list", dict: "an object"}
-        want = names.get(kind, str(kind)) if isinstance(kind, type) else " or ".join(
-            names.get(k, str(k)) for k in kind)
-        raise ProfileError(path, f"{what} must be {want}, not {type(value).__name__}")
+        raise ProfileError(path, f"{what} must be {names.get(kind, str(kind))}, "
+                                 f"not {type(value).__name__}")
     return value
 
 
-def _errno(value: Any, path: str) -> int:
+def _errno(value: object, path: str) -> int:
     if isinstance(value, str):
         number = getattr(E, value.upper(), None) if value.upper().startswith("E") else None
         if not isinstance(number, int):
             raise ProfileError(path, f"unknown errno name {value!r}: use a name like EPERM")
         return number
-    _type(value, int, path, "an errno")
+    value = _type(value, int, path, "an errno")
     if not 0 < value <= 0xFFFF:
         raise ProfileError(path, f"errno {value} is outside 1..65535 (the kernel caps at 4095)")
     return int(value)
 
 
-def _action(value: Any, path: str) -> str:
-    _type(value, str, path, "an action")
+def _action(value: object, path: str) -> str:
+    value = _type(value, str, path, "an action")
     if value not in ACTIONS:
         raise ProfileError(path, f"unknown action {value!r}: use one of {', '.join(ACTIONS)}")
     return str(value)
 
 
-def _strings(value: Any, path: str, what: str) -> tuple[str, ...]:
+def _strings(value: object, path: str, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
-    _type(value, list, path, what)
+    value = _type(value, list, path, what)
     for i, item in enumerate(value):
         _type(item, str, f"{path}[{i}]", f"each of {what}")
     return tuple(value)
@@ -169,22 +170,22 @@ def _arch(name: str, path: str) -> str:
     return name
 
 
-def _arches(value: Any, path: str, what: str) -> tuple[str, ...]:
+def _arches(value: object, path: str, what: str) -> tuple[str, ...]:
     return tuple(_arch(name, f"{path}[{i}]")
                  for i, name in enumerate(_strings(value, path, what)))
 
 
-def _u64(value: Any, path: str) -> int:
-    _type(value, int, path, "an argument value")
+def _u64(value: object, path: str) -> int:
+    value = _type(value, int, path, "an argument value")
     if not 0 <= value < 2**64:
         raise ProfileError(path, f"{value} is outside 0..2**64-1")
     return int(value)
 
 
-def _condition(value: Any, path: str) -> Condition:
+def _condition(value: object, path: str) -> Condition:
     if value is None:
         return Condition()
-    _type(value, dict, path, "includes/excludes")
+    value = _type(value, dict, path, "includes/excludes")
     unknown = set(value) - {"caps", "arches", "minKernel"}
     if unknown:
         raise ProfileError(f"{path}.{sorted(unknown)[0]}",
@@ -192,7 +193,7 @@ def _condition(value: Any, path: str) -> Condition:
     kernel = value.get("minKernel")
     min_kernel = None
     if kernel not in (None, ""):
-        _type(kernel, str, f"{path}.minKernel", "minKernel")
+        kernel = _type(kernel, str, f"{path}.minKernel", "minKernel")
         try:
             major, minor = (int(p) for p in kernel.split(".")[:2])
         except ValueError:
@@ -203,8 +204,8 @@ def _condition(value: Any, path: str) -> Condition:
                      _strings(value.get("arches"), f"{path}.arches", "arches"), min_kernel)
 
 
-def _rule(value: Any, path: str) -> SyscallRule:
-    _type(value, dict, path, "a syscall rule")
+def _rule(value: object, path: str) -> SyscallRule:
+    value = _type(value, dict, path, "a syscall rule")
     if "name" in value and "names" in value:
         raise ProfileError(path, "use either name or names, not both")
     if "names" in value:
@@ -222,28 +223,28 @@ def _rule(value: Any, path: str) -> SyscallRule:
     args = []
     raw_args = value.get("args")
     if raw_args is not None:
-        _type(raw_args, list, f"{path}.args", "args")
-        for i, arg in enumerate(raw_args):
+        raw_args = _type(raw_args, list, f"{path}.args", "args")
+        for i, raw_arg in enumerate(raw_args):
             apath = f"{path}.args[{i}]"
-            _type(arg, dict, apath, "an argument comparison")
+            arg = _type(raw_arg, dict, apath, "an argument comparison")
             index = _type(arg.get("index"), int, f"{apath}.index", "index")
             if not 0 <= index <= 5:
                 raise ProfileError(f"{apath}.index", f"index {index} is outside 0..5")
             op = arg.get("op")
-            _type(op, str, f"{apath}.op", "op")
+            op = _type(op, str, f"{apath}.op", "op")
             if op not in OPS:
                 raise ProfileError(f"{apath}.op", f"unknown op {op!r}: use one of {', '.join(OPS)}")
             args.append(ArgSpec(index, _u64(arg.get("value", 0), f"{apath}.value"),
                                 _u64(arg.get("valueTwo", 0), f"{apath}.valueTwo"), op))
     comment = value.get("comment") or ""
-    _type(comment, str, f"{path}.comment", "comment")
+    comment = _type(comment, str, f"{path}.comment", "comment")
     return SyscallRule(names, action, errno_ret, tuple(args),
                        _condition(value.get("includes"), f"{path}.includes"),
                        _condition(value.get("excludes"), f"{path}.excludes"), comment, path,
                        "names" not in value)
 
 
-def _check_depth(value: Any, path: str = "", depth: int = 0) -> None:
+def _check_depth(value: object, path: str = "", depth: int = 0) -> None:
     if depth > MAX_DEPTH:
         raise ProfileError(path, f"nested deeper than {MAX_DEPTH} levels: not a profile")
     if isinstance(value, dict):
@@ -272,7 +273,7 @@ def parse(text: str | bytes) -> Profile:
         if not isinstance(linux, dict) or not isinstance(linux.get("seccomp"), dict):
             raise ProfileError("linux.seccomp", "this config.json has no seccomp profile")
         data, base = linux["seccomp"], "linux.seccomp."
-    _type(data, dict, base.rstrip("."), "a profile")
+    data = _type(data, dict, base.rstrip("."), "a profile")
 
     def at(key: str) -> str:
         return base + key
@@ -290,9 +291,9 @@ def parse(text: str | bytes) -> Profile:
     arch_map = []
     if data.get("archMap") is not None:
         _type(data["archMap"], list, at("archMap"), "archMap")
-        for i, item in enumerate(data["archMap"]):
+        for i, raw_item in enumerate(data["archMap"]):
             path = at(f"archMap[{i}]")
-            _type(item, dict, path, "an archMap entry")
+            item = _type(raw_item, dict, path, "an archMap entry")
             main = _arch(_type(item.get("architecture"), str, f"{path}.architecture",
                                "architecture"), f"{path}.architecture")
             arch_map.append((main, _arches(item.get("subArchitectures"),
@@ -300,7 +301,7 @@ def parse(text: str | bytes) -> Profile:
     rules = []
     raw_rules = data.get("syscalls")
     raw_rules = [] if raw_rules is None else raw_rules
-    _type(raw_rules, list, at("syscalls"), "syscalls")
+    raw_rules = _type(raw_rules, list, at("syscalls"), "syscalls")
     for i, rule in enumerate(raw_rules):
         rules.append(_rule(rule, at(f"syscalls[{i}]")))
     docker = bool(arch_map) or any("includes" in r or "excludes" in r or "name" in r

@@ -41,10 +41,10 @@ import errno as E
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from .. import _proc as proc
 from .._fallbacks import FALLBACKS
+from .._json import JsonObject
 from .._oracle import UNFILTERED, OracleResult, scan
 from .._probes import PROBES
 from ..bpf.compile import compile_filter
@@ -90,13 +90,13 @@ class ShimPlan:
     compat: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Raw numbers of the rewritten calls on the compat ABIs (i386 on x86_64)."""
 
-    def to_json(self) -> dict[str, Any]:
-        def entry(e: ShimEntry) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
+        def entry(e: ShimEntry) -> JsonObject:
             d = asdict(e)
             d["errno_name"] = None if e.errno is None else errno_name(e.errno)
             return d
 
-        highest = None
+        highest: JsonObject | None = None
         if self.highest_allowed is not None:
             highest = {"number": self.highest_allowed,
                        "name": lookup(self.highest_allowed, self.arch).name}
