@@ -61,8 +61,8 @@ pytest-pure: $(VENV)/.test
 
 pytest-dogfood: $(VENV)/.test
 	@echo "== the wrapper tests again, under our own EPERM and ENOSYS profiles for Linux 3.16"
-	$(VENV)/bin/seccompat run --deny-newer-than 3.16 --errno EPERM -- $(PY) -m pytest -q -p no:cacheprovider tests/test_calls.py
-	$(VENV)/bin/seccompat run --deny-newer-than 3.16 --errno ENOSYS -- $(PY) -m pytest -q -p no:cacheprovider tests/test_calls.py
+	$(VENV)/bin/seccompat run --deny-newer-than 3.16 --errno EPERM -- $(PY) -m pytest -q -p no:cacheprovider tests/calls
+	$(VENV)/bin/seccompat run --deny-newer-than 3.16 --errno ENOSYS -- $(PY) -m pytest -q -p no:cacheprovider tests/calls
 
 test: lint typecheck pytest pytest-pure pytest-dogfood
 

@@ -19,8 +19,8 @@ from seccompat.shim import ShimError, plan, shim_filter
 from seccompat.shim import install as install_shim
 from seccompat.syscalls import native_arch, syscalls
 
-from .kernel import PYTHON, in_child
-from .test_cli import SECCOMPAT
+from ..cli.test_cli import SECCOMPAT
+from ..kernel import PYTHON, in_child
 
 pytestmark = pytest.mark.skipif(native_arch().name != "x86_64", reason="x86_64 numbers")
 
@@ -309,7 +309,7 @@ def _under_a_supervisor(answer: str) -> tuple[str, int, float]:
 
     from seccompat.bpf import FLAG_NEW_LISTENER, Filter
 
-    from .kernel import Supervisor
+    from ..kernel import Supervisor
 
     flt = Filter.simple(Action.allow(), {name: Action.user_notif()
                                         for name in ("getppid", "faccessat2", "clone3")})

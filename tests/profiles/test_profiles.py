@@ -34,7 +34,7 @@ from seccompat.profiles.conversion import DropReason
 from seccompat.raw import syscall
 from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 
-from .kernel import PROFILES, in_child
+from ..kernel import PROFILES, in_child
 
 ALL = sorted(p.name for p in PROFILES.glob("*.json"))
 X86_64 = arch("x86_64")

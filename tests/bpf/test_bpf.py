@@ -36,7 +36,7 @@ from seccompat.bpf.insn import pack, unpack
 from seccompat.raw import syscall
 from seccompat.syscalls import AUDIT_ARCH, arch, lookup, syscalls
 
-from .kernel import in_child
+from ..kernel import in_child
 
 X86_64 = AUDIT_ARCH["x86_64"]
 MAGIC = 0x5EC0C0FFEE15BAD1  # both 32-bit halves matter

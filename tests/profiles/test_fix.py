@@ -22,7 +22,7 @@ from seccompat.profiles.fix import FixError, fix
 from seccompat.raw import syscall
 from seccompat.syscalls import arch, lookup, syscalls
 
-from .kernel import PROFILES, in_child
+from ..kernel import PROFILES, in_child
 
 ALL = sorted(p.name for p in PROFILES.glob("*.json"))
 X86_64 = arch("x86_64")
@@ -203,7 +203,7 @@ def test_rules_equal_to_the_old_default_stay_skipped() -> None:
 
 
 def test_a_large_random_profile_fixes_with_a_clean_proof() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     try:
         from bench_fix import argument_rules, many_names
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .kernel import PYTHON
+from ..kernel import PYTHON
 
 SECCOMPAT = [sys.executable, "-m", "seccompat"]
 
@@ -222,7 +222,7 @@ def test_a_profile_beyond_the_kernels_limit_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_command_the_caller_may_not_reach_is_126(tmp_path: Path, root: None) -> None:
-    source = Path(__file__).resolve().parents[1]
+    source = Path(__file__).resolve().parents[2]
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     env = {**os.environ, "PYTHONPATH": str(source / "src")}
     reach = subprocess.run([*as_nobody, *SECCOMPAT, "--version"], capture_output=True,
@@ -286,7 +286,7 @@ def test_probe_takes_numbers_and_suggests_across_case() -> None:
 
 
 def test_the_x32_stub_bound_prints_alike_in_run_and_explain() -> None:
-    from .kernel import PROFILES
+    from ..kernel import PROFILES
 
     profile = str(PROFILES / "moby-default-v20.10.0.json")
     runtime = "docker:20.10.0+runc:1.0.0-rc93"
@@ -297,7 +297,7 @@ def test_the_x32_stub_bound_prints_alike_in_run_and_explain() -> None:
 
 
 def test_the_docker_format_warning_is_shown_once_and_never_with_quiet(tmp_path: Path) -> None:
-    from .kernel import PROFILES
+    from ..kernel import PROFILES
 
     env = {**os.environ, "SECCOMPAT_CACHE_DIR": str(tmp_path / "cache")}
     profile = str(PROFILES / "moby-default-v20.10.0.json")

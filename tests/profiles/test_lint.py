@@ -16,7 +16,7 @@ from seccompat.profiles import load, parse
 from seccompat.profiles.argset import satisfiable
 from seccompat.profiles.lint import CHECKS, lint
 
-from .kernel import PROFILES
+from ..kernel import PROFILES
 
 
 def _profile(*rules: dict[str, object], **top: object) -> str:

@@ -17,7 +17,7 @@ from seccompat.bpf import Action, Filter
 from seccompat.calls._entry import Param, describe
 from seccompat.raw import fast
 
-from .kernel import in_child
+from ..kernel import in_child
 
 needs_c = pytest.mark.skipif(fast is None, reason="the C accelerator is not built")
 

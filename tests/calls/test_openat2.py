@@ -25,7 +25,7 @@ from seccompat._classifier import classify
 from seccompat.bpf import Action
 from seccompat.calls._resolver import resolve_open
 
-from .kernel import (
+from ..kernel import (
     in_child,
     mount_tmpfs,
     no_descriptor_leaks,

@@ -23,7 +23,7 @@ import pytest
 from seccompat import calls as c
 from seccompat._classifier import classify
 
-from .kernel import PYTHON, ROOT, in_child, no_descriptor_leaks, private_mount_namespace
+from ..kernel import PYTHON, ROOT, in_child, no_descriptor_leaks, private_mount_namespace
 
 pytestmark = pytest.mark.skipif(classify("openat2").status.value != "available",
                                 reason="the kernel's openat2 is the reference")

@@ -10,7 +10,7 @@ import pytest
 import seccompat.syscalls as S
 from seccompat.syscalls import ARCHES, X32_SYSCALL_BIT, arch, lookup, parse_version
 
-from .kernel import ROOT
+from ..kernel import ROOT
 
 
 def test_committed_table_matches_the_generator() -> None:
