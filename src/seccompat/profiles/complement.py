@@ -93,19 +93,20 @@ def _and(left: list[Group], right: list[Group]) -> list[Group] | None:
 
 
 def _not_condition(cond: Condition, include: bool) -> list[Group]:
-    """When an includes block fails (include) or an excludes block drops the rule."""
-    if include:
-        alts = [Group(exc_caps=frozenset([c])) for c in cond.caps]
-        if cond.arches:
-            alts.append(Group(exc_arches=frozenset(cond.arches)))
-        if cond.min_kernel:
-            alts.append(Group(exc_kernel=cond.min_kernel))
-        return alts
-    alts = [Group(inc_caps=frozenset([c])) for c in cond.caps]
+    """When an includes block fails (include) or an excludes block drops the rule:
+    any one of its conditions excluded, or included."""
+
+    def one(caps: frozenset[str] = frozenset(), arches: frozenset[str] | None = None,
+            kernel: tuple[int, int] | None = None) -> Group:
+        if include:
+            return Group(exc_caps=caps, exc_arches=arches or frozenset(), exc_kernel=kernel)
+        return Group(inc_caps=caps, inc_arches=arches, inc_kernel=kernel)
+
+    alts = [one(caps=frozenset([c])) for c in cond.caps]
     if cond.arches:
-        alts.append(Group(inc_arches=frozenset(cond.arches)))
+        alts.append(one(arches=frozenset(cond.arches)))
     if cond.min_kernel:
-        alts.append(Group(inc_kernel=cond.min_kernel))
+        alts.append(one(kernel=cond.min_kernel))
     return alts
 
 
