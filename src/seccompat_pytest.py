@@ -21,7 +21,6 @@ beside the ``seccompat`` package rather than in it.
 from __future__ import annotations
 
 import os
-import pickle
 import traceback
 from collections.abc import Iterable
 
@@ -157,45 +156,36 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     marker = pyfuncitem.get_closest_marker("seccomp")
     if marker is None:
         return None
+    from seccompat._launch import call_in_child
     from seccompat.bpf import compile_filter
-    from seccompat.bpf.load import install
 
     built = pyfuncitem.stash.get(_BUILT, None)
     flt, description = built if built is not None else build(*marker.args, **marker.kwargs)
     program = compile_filter(flt)
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.close(r)
+
+    def test() -> tuple[str, str | None]:
         try:
-            install(program)
             pyfuncitem.obj(**kwargs)
-            payload: tuple[str, str | None] = ("ok", None)
         except pytest.skip.Exception as exc:  # outcomes do not pickle: carried as text
-            payload = ("skip", exc.msg)
+            return ("skip", exc.msg)
         except pytest.xfail.Exception as exc:
-            payload = ("xfail", exc.msg)
+            return ("xfail", exc.msg)
         except pytest.fail.Exception as exc:
-            payload = ("text", exc.msg)
+            return ("text", exc.msg)
         except BaseException as exc:  # the test's own failure: its traceback, from its frame
-            payload = ("text", _own_traceback(exc, pyfuncitem.obj))
-        data = pickle.dumps(payload)
-        with os.fdopen(w, "wb") as pipe:
-            pipe.write(data)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        pytest.fail(f"killed by signal {os.WTERMSIG(status)} under the seccomp filter "
+            return ("text", _own_traceback(exc, pyfuncitem.obj))
+        return ("ok", None)
+
+    done = call_in_child(test, program, timeout=24 * 3600)
+    if done.signal is not None:
+        pytest.fail(f"killed by signal {done.signal} under the seccomp filter "
                     f"({description})", pytrace=False)
-    if not data:
-        pytest.fail(f"the test's child exited with status {os.WEXITSTATUS(status)} under "
+    if done.error is not None or not isinstance(done.value, tuple):
+        pytest.fail(f"the test's child exited with status {done.exit_status} under "
                     f"the seccomp filter ({description}) before reporting", pytrace=False)
-    kind, value = pickle.loads(data)
+    kind, value = done.value
     if kind == "skip":
         pytest.skip(value)
     if kind == "xfail":

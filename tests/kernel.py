@@ -12,20 +12,16 @@ import contextlib
 import errno
 import fcntl
 import os
-import pickle
-import signal
 import struct
 import sys
-import traceback
-import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from seccompat.bpf import Action, Filter, compile_filter, install
+from seccompat import _launch
+from seccompat.bpf import Action, Filter, compile_filter
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -35,13 +31,7 @@ PYTHON = os.path.realpath(sys.executable)
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs uid 0")
 
 
-@dataclass
-class ChildResult:
-    value: Any = None
-    error: str | None = None
-    signal: int | None = None
-    exit_status: int | None = None
-
+class ChildResult(_launch.ChildResult):
     def get(self) -> Any:
         """The function's return value; fails the test if the child raised or died."""
         if self.signal is not None:
@@ -62,47 +52,8 @@ def in_child(fn: Callable[..., Any], *args: Any, filter: Filter | None = None,
     if rules is not None:
         filter = Filter.simple(default or Action.allow(), rules, missing="skip")
     program = compile_filter(filter) if filter is not None else None
-    r, w = os.pipe2(os.O_CLOEXEC)
-    with warnings.catch_warnings():
-        # Under xdist the worker has an I/O thread; the child only runs the test's
-        # function and writes its pickled result to a pipe (3.12+ warns all the same).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 0
-        try:
-            os.close(r)
-            signal.alarm(timeout)
-            if program is not None:
-                install(program)
-            payload = ("ok", fn(*args))
-        except BaseException:
-            payload = ("error", traceback.format_exc())
-        try:
-            data = pickle.dumps(payload)
-        except Exception:
-            data = pickle.dumps(("error", f"unpicklable result: {payload!r}"))
-            code = 1
-        with contextlib.suppress(OSError):
-            os.write(w, struct.pack("=Q", len(data)) + data)
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as pipe:
-        raw = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    result = ChildResult()
-    if os.WIFSIGNALED(status):
-        result.signal = os.WTERMSIG(status)
-    else:
-        result.exit_status = os.WEXITSTATUS(status)
-    if raw:
-        (size,) = struct.unpack_from("=Q", raw)
-        kind, value = pickle.loads(raw[8:8 + size])
-        if kind == "ok":
-            result.value = value
-        else:
-            result.error = value
-    return result
+    done = _launch.call_in_child(lambda: fn(*args), program, timeout)
+    return ChildResult(done.value, done.error, done.signal, done.exit_status)
 
 
 def open_fds() -> set[int]:

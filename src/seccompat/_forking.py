@@ -174,3 +174,4 @@ class Report:
         with contextlib.suppress(BlockingIOError):
             while chunk := os.read(fd, 65536):
                 self.feed(chunk)
+

@@ -7,20 +7,34 @@ termination signals to the child and maps its end to an exit status as
 ``docker run`` does: the command's own status, 128+N when signal N killed it,
 125 when we failed, 126 when the command cannot be executed, 127 when it is not
 found.
+
+:func:`call_in_child` is the same for a Python function: its value (or its
+traceback, or how it died) comes back pickled on a pipe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno as E
 import os
+import pickle
 import signal
 import stat
+import struct
 import sys
+import traceback
+import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from .errors import SeccompatError
 
-__all__ = ["EXIT_CANNOT_EXECUTE", "EXIT_NOT_FOUND", "EXIT_OURS", "LaunchError", "run_command"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .bpf.insn import Insn
+
+__all__ = ["EXIT_CANNOT_EXECUTE", "EXIT_NOT_FOUND", "EXIT_OURS", "ChildResult", "LaunchError",
+           "call_in_child", "run_command"]
 
 EXIT_OURS = 125
 EXIT_CANNOT_EXECUTE = 126
@@ -116,3 +130,67 @@ def _forward(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+@dataclass
+class ChildResult:
+    """How a :func:`call_in_child` child ended: the function's value, the traceback
+    it raised, or the signal or exit status it died of before reporting."""
+
+    value: object = None
+    error: str | None = None
+    signal: int | None = None
+    exit_status: int | None = None
+
+
+def call_in_child(fn: Callable[[], object], program: tuple[Insn, ...] | None = None,
+                  timeout: int = 60) -> ChildResult:
+    """``fn()`` in a forked child, with the packed filter *program* installed first
+    (and SIGALRM after *timeout* seconds): its value, pickled back on a pipe.
+
+    For Python code that must run under a filter (the pytest plugin's marked tests,
+    the test suite's children); the value and a raised exception's traceback come
+    back, and a death is reported as the signal or the exit status."""
+    from .bpf.load import install
+
+    r, w = os.pipe2(os.O_CLOEXEC)
+    with warnings.catch_warnings():
+        # Under xdist the worker has an I/O thread; the child only runs *fn* and
+        # writes its pickled result to a pipe (3.12+ warns all the same).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 0
+        try:
+            os.close(r)
+            signal.alarm(timeout)
+            if program is not None:
+                install(program)
+            payload: tuple[str, object] = ("ok", fn())
+        except BaseException:
+            payload = ("error", traceback.format_exc())
+        try:
+            data = pickle.dumps(payload)
+        except Exception:
+            data = pickle.dumps(("error", f"unpicklable result: {payload!r}"))
+            code = 1
+        with contextlib.suppress(OSError):
+            os.write(w, struct.pack("=Q", len(data)) + data)
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        raw = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    result = ChildResult()
+    if os.WIFSIGNALED(status):
+        result.signal = os.WTERMSIG(status)
+    else:
+        result.exit_status = os.WEXITSTATUS(status)
+    if raw:
+        (size,) = struct.unpack_from("=Q", raw)
+        kind, value = pickle.loads(raw[8:8 + size])
+        if kind == "ok":
+            result.value = value
+        else:
+            result.error = str(value)
+    return result
