@@ -175,13 +175,21 @@ def private_mount_namespace() -> None:
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
 
 
-def mount_tmpfs(target: str, options: str | None = None) -> None:
-    _mount("tmpfs", target, "tmpfs", 0, options)
+MS_NOSUID, MS_NODEV, MS_NOSYMFOLLOW = 0x2, 0x4, 0x100
+
+
+def mount_tmpfs(target: str, options: str | None = None, flags: int = 0) -> None:
+    _mount("tmpfs", target, "tmpfs", flags, options)
 
 
 def remount_read_only(target: str) -> None:
     """The file system at *target* itself (its superblock) read-only."""
     _mount(None, target, None, _MS_REMOUNT | _MS_RDONLY)
+
+
+def bind(source: str, target: str) -> None:
+    """A bind mount of *source* at *target*."""
+    _mount(source, target, None, _MS_BIND)
 
 
 def bind_read_only(source: str, target: str) -> None:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from seccompat import calls as c
 from seccompat._classifier import classify
 from seccompat.bpf import Action
+from seccompat.calls._openat2 import _O_LARGEFILE
 from seccompat.calls._resolver import resolve_open
 
 from ..kernel import (
@@ -40,11 +41,14 @@ B, R = c.RESOLVE_BENEATH, c.RESOLVE_IN_ROOT
 RESOLVES = [0, B, R, c.RESOLVE_NO_SYMLINKS, c.RESOLVE_NO_MAGICLINKS, c.RESOLVE_NO_XDEV,
             B | c.RESOLVE_NO_XDEV, R | c.RESOLVE_NO_SYMLINKS, B | c.RESOLVE_NO_MAGICLINKS]
 FLAGS = [os.O_RDONLY, os.O_PATH, os.O_PATH | os.O_NOFOLLOW, os.O_DIRECTORY,
-         os.O_WRONLY | os.O_CREAT, os.O_WRONLY | os.O_CREAT | os.O_EXCL, os.O_RDWR | os.O_TRUNC]
+         os.O_WRONLY | os.O_CREAT, os.O_WRONLY | os.O_CREAT | os.O_EXCL, os.O_RDWR | os.O_TRUNC,
+         os.O_RDONLY | _O_LARGEFILE]
 PATHS = ["f", "d", "d/f2", "d/", "f/", "d/..", "..", "../f", "d/../f", "/f", "/d/f2", "/..",
          "rel", "abs", "chain", "up", "up/f", "dangling", "loop", "d/inner/x", "new",
          "d/new", "absdir/f2", "dirlink/", "dirlink/f2", ".", "", "mnt/m", "mnt/..",
-         "proclink", "procexe", "/proc/self/fd/0", "/proc/self/exe"]
+         "proclink", "procexe", "/proc/self/fd/0", "/proc/self/exe",
+         # "." after a name makes it a non-final component: a directory, links followed
+         "f/.", "d/.", "dirlink/.", "rel/.", "dirlink/./f2", "d/./inner/.", "proclink/."]
 
 
 @pytest.fixture(autouse=True)

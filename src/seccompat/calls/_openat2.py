@@ -47,10 +47,16 @@ __all__ = [
 
 _RESOLVE_ALL = (RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS
                 | RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED)
-# Every open(2) flag the kernel knows (VALID_OPEN_FLAGS, x86 values).
+# O_LARGEFILE as the kernel spells it (uapi asm/fcntl.h): Python's os.O_LARGEFILE is 0
+# on 64-bit ABIs, where the kernel still accepts (and forces) the bit.
+_O_LARGEFILE = os.O_LARGEFILE or {
+    "aarch64": 0o400000, "arm": 0o400000, "ppc64": 0o200000, "ppc64le": 0o200000,
+    "mips": 0x2000, "mips64": 0x2000, "sparc64": 0x40000, "parisc": 0o4000,
+    "alpha": 0o400000}.get(os.uname().machine, 0o100000)
+# Every open(2) flag the kernel knows (VALID_OPEN_FLAGS).
 _VALID_OPEN = (os.O_ACCMODE | os.O_CREAT | os.O_EXCL | os.O_NOCTTY | os.O_TRUNC | os.O_APPEND
                | os.O_NONBLOCK | os.O_DSYNC | getattr(os, "O_ASYNC", 0o20000) | os.O_DIRECT
-               | os.O_LARGEFILE | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NOATIME | os.O_CLOEXEC
+               | _O_LARGEFILE | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NOATIME | os.O_CLOEXEC
                | os.O_PATH | os.O_TMPFILE | os.O_SYNC)
 _O_PATH_ALLOWED = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_PATH | os.O_CLOEXEC
 

@@ -155,6 +155,14 @@ class _Walk:
     def absolute(self, from_symlink: bool = False) -> None:
         if self.resolve & RESOLVE_BENEATH:
             raise _err(E.EXDEV)
+        if not from_symlink and self.mount is not None and not self.resolve & RESOLVE_IN_ROOT:
+            # nd_jump_root(): "Absolute path arguments to path_init() are allowed";
+            # the walk then starts on the root's mount, and crossings count from there.
+            top = os.open(b"/", _PATH | os.O_DIRECTORY)
+            self.mount = _mount_id(top)
+            self.root_set = True
+            self.reset_to(top)
+            return
         if from_symlink and self.mount is not None and not self.root_set:
             # fs/namei.c nd_jump_root(): with LOOKUP_NO_XDEV it compares the current
             # mount with nd->root before set_root() ran, so in a relative lookup the
@@ -227,7 +235,9 @@ def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
         if name == b"..":
             walk.up()
             continue
-        last = all(p in (b"", b".") for p in left)
+        # A name followed by "." is not the last component: it must be a directory,
+        # and a symlink there is followed (whatever O_NOFOLLOW says).
+        last = all(p == b"" for p in left)
         if last and flags & os.O_CREAT and must_be_dir:
             raise _err(E.EISDIR)  # open_last_lookups(): before the last lookup itself
         parent = walk.stack[-1]
@@ -268,26 +278,35 @@ def _symlink(walk: _Walk, fd: int, name: bytes, left: collections.deque[bytes], 
              final_link: bool, last: bool) -> tuple[int, bytes | None] | None:
     """The symlink *fd* (an O_PATH descriptor of *name*, which this takes): followed
     (its target queued in *left*; None), or the walk's end (the descriptor found,
-    and its name).  *final_link*: it is the last component, with no trailing slash."""
+    and its name).  *final_link*: it is the last component, with no trailing slash;
+    *last*: the trailing link (the kernel's WALK_TRAILING), with or without one.
+
+    The kernel's order (fs/namei.c): O_EXCL and O_NOFOLLOW on the last component
+    (open_last_lookups, do_open), the MAXSYMLINKS budget (reserve_stack),
+    fs.protected_symlinks for a trailing link (may_follow_link: EACCES),
+    RESOLVE_NO_SYMLINKS and a nosymfollow mount (pick_link: ELOOP), then the link
+    itself: a procfs magic link's access check and jump, or the target."""
     parent = walk.stack[-1]
-    if final_link and flags & os.O_CREAT and flags & os.O_EXCL:
-        os.close(fd)
-        raise _err(E.EEXIST)  # O_EXCL never follows the last component
-    if final_link and flags & os.O_NOFOLLOW:
-        if not flags & os.O_PATH:
-            os.close(fd)
+    try:
+        if final_link and flags & os.O_CREAT and flags & os.O_EXCL:
+            raise _err(E.EEXIST)  # O_EXCL never follows the last component
+        if final_link and flags & os.O_NOFOLLOW:
+            if not flags & os.O_PATH:
+                raise _err(E.ELOOP)
+            return fd, name
+        walk.links += 1
+        if walk.links > MAXSYMLINKS:
             raise _err(E.ELOOP)
-        return fd, name
-    if walk.resolve & RESOLVE_NO_SYMLINKS:
+        if last:
+            _may_follow(fd, parent)
+        if walk.resolve & RESOLVE_NO_SYMLINKS or _nosymfollow(fd):
+            raise _err(E.ELOOP)
+    except BaseException:
         os.close(fd)
-        raise _err(E.ELOOP)
+        raise
     if _is_magic(parent, walk.names[-1] if walk.names else None, name):
         os.close(fd)
         return _magic_link(walk, parent, name, last)
-    walk.links += 1
-    if walk.links > MAXSYMLINKS:
-        os.close(fd)
-        raise _err(E.ELOOP)
     try:
         target = os.readlink(name, dir_fd=parent)
     except OSError as exc:
@@ -302,6 +321,46 @@ def _symlink(walk: _Walk, fd: int, name: bytes, left: collections.deque[bytes], 
     if target.startswith(b"/"):
         walk.absolute(from_symlink=True)
     return None
+
+
+_ST_NOSYMFOLLOW = 0x2000  # statfs(2) f_flag of a mount with MS_NOSYMFOLLOW (Linux 5.10)
+
+
+def _nosymfollow(link: int) -> bool:
+    """Whether the link's own mount refuses to follow symlinks (statfs(2) on the
+    link's O_PATH descriptor: exact, and current, unlike a cached mountinfo)."""
+    return bool(os.statvfs(link).f_flag & _ST_NOSYMFOLLOW)
+
+
+def _may_follow(link: int, parent: int) -> None:
+    """fs.protected_symlinks (may_follow_link): a trailing symlink in a sticky,
+    world-writable directory is followed only by its owner, or when the directory's
+    owner owns it; EACCES otherwise.  The sysctl is read at each such link."""
+    directory = os.fstat(parent)
+    if directory.st_mode & (stat.S_ISVTX | stat.S_IWOTH) != stat.S_ISVTX | stat.S_IWOTH:
+        return  # (the cheap test first: the answer does not depend on the order)
+    owner = os.fstat(link).st_uid
+    if owner == directory.st_uid or not _protected_symlinks() or owner == _fsuid():
+        return
+    raise _err(E.EACCES)
+
+
+def _fsuid() -> int:
+    """This thread's file-system uid (the id may_follow_link compares)."""
+    with open("/proc/thread-self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Uid:"):
+                return int(line.split()[4])
+    raise _err(E.EACCES)  # cannot tell: refuse, as the kernel would for a stranger
+
+
+def _protected_symlinks() -> bool:
+    """fs.protected_symlinks; when it cannot be read, on (refuse rather than follow)."""
+    try:
+        with open("/proc/sys/fs/protected_symlinks", "rb") as f:
+            return f.read().strip() != b"0"
+    except OSError:
+        return True
 
 
 def _magic_link(walk: _Walk, parent: int, name: bytes, last: bool
@@ -320,6 +379,9 @@ def _magic_link(walk: _Walk, parent: int, name: bytes, last: bool
     walk.check_mount(jumped)
     if last:
         return jumped, None
+    if not stat.S_ISDIR(os.fstat(jumped).st_mode):
+        os.close(jumped)
+        raise _err(E.ENOTDIR)  # link_path_walk(): the next component needs a directory
     walk.stack.append(jumped)
     walk.names.append(name)
     return None
