@@ -4,12 +4,16 @@ nosymfollow mounts and fs.protected_symlinks (the kernel is the judge)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -172,3 +176,87 @@ def test_protected_symlinks_is_applied_like_the_kernel(base: Path, setting: str)
     os.chmod(base, 0o755)
     with sysctl("fs.protected_symlinks", setting):
         assert in_child(_protected, str(base)).get() == []
+
+
+def _swapper(swaps: list[tuple[Path, list[tuple[str, int]]]], stop_after: float) -> None:
+    """Swap each link between its (target, owner)s: rename(2) of a fresh link, atomic."""
+    end = time.monotonic() + stop_after
+    i = 0
+    while time.monotonic() < end:
+        for link, targets in swaps:
+            target, owner = targets[i % len(targets)]
+            tmp = link.with_name(link.name + ".tmp")
+            with contextlib.suppress(OSError):
+                os.symlink(target, tmp)
+                os.lchown(tmp, owner, owner)
+                os.rename(tmp, link)
+        i += 1
+
+
+def _race(base: str) -> dict[str, object]:
+    """Resolutions while links change under us: a directory link alternating between a
+    nosymfollow mount and a normal directory, and a trailing link in a sticky
+    directory alternating between a follower-owned one and a stranger's."""
+    private_mount_namespace()
+    root = Path(base)
+    for d in ("normal", "nsf", "sticky"):
+        (root / d).mkdir()
+    mount_tmpfs(str(root / "nsf"), flags=MS_NOSYMFOLLOW)
+    for d in ("normal", "nsf"):
+        (root / d / "file").write_text(d)
+        (root / d / "link").symlink_to("file")
+    os.chmod(root / "sticky", 0o1777)
+    (root / "sticky" / "mine_target").write_text("allowed")
+    (root / "sticky" / "theirs_target").write_text("refused")
+    (root / "m").symlink_to("normal")
+    (root / "sticky" / "l").symlink_to("mine_target")
+    refused = {os.stat(root / "nsf" / "file").st_ino,
+               os.stat(root / "sticky" / "theirs_target").st_ino}
+    with warnings.catch_warnings():  # the swapper only renames: no lock of ours is held
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the swapper
+        try:
+            _swapper([(root / "m", [("normal", 0), ("nsf", 0)]),
+                      (root / "sticky" / "l", [("mine_target", 0), ("theirs_target", 1000)])],
+                     30)
+        finally:
+            os._exit(0)
+    dfd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    counts: dict[str, int] = {}
+    wrong: list[tuple[bytes, int]] = []
+    try:
+        for i in range(4000):
+            path = (b"m/link", b"sticky/l")[i % 2]
+            try:
+                fd = resolve_open(dfd, path, os.O_RDONLY | os.O_CLOEXEC, 0, (B, R)[i // 2 % 2])
+            except OSError as exc:
+                name = errno.errorcode.get(exc.errno or 0, str(exc))
+                counts[name] = counts.get(name, 0) + 1
+                continue
+            if os.fstat(fd).st_ino in refused:
+                wrong.append((path, i))
+            os.close(fd)
+            counts["ok"] = counts.get("ok", 0) + 1
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(dfd)
+    return {"wrong": wrong, "counts": counts}
+
+
+def test_no_refused_link_is_followed_while_links_change(base: Path) -> None:
+    """A link checked (its mount, its owner) is the link read: readlinkat on the
+    descriptor, never the name again, so a swap between the check and the read
+    cannot make the fallback follow what the kernel refuses."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts, other owners and the sysctl need root")
+    os.chmod(base, 0o755)
+    with sysctl("fs.protected_symlinks", "1"):
+        got = in_child(_race, str(base), timeout=120).get()
+    print(f"\nrace: {got['counts']} over 4,000 fallback resolutions")
+    assert got["wrong"] == []
+    # Only answers the kernel gives here: the file, ELOOP (nosymfollow), EACCES
+    # (protected_symlinks), ENOENT (a name between two renames), EAGAIN (retries).
+    assert set(got["counts"]) <= {"ok", "ELOOP", "EACCES", "ENOENT", "EAGAIN"}, got["counts"]
+    assert got["counts"].get("ok", 0) > 0

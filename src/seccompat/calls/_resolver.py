@@ -308,11 +308,8 @@ def _symlink(walk: _Walk, fd: int, name: bytes, left: collections.deque[bytes], 
         os.close(fd)
         return _magic_link(walk, parent, name, last)
     try:
-        target = os.readlink(name, dir_fd=parent)
-    except OSError as exc:
-        if exc.errno in (E.EINVAL, E.ENOENT):
-            raise _Race() from None  # swapped or removed since we looked
-        raise
+        # readlinkat(fd, ""): the link checked above, not whatever has its name now.
+        target = os.readlink(b"", dir_fd=fd)
     finally:
         os.close(fd)
     if not target:
