@@ -2,13 +2,15 @@
 
 Targets: the fallback resolver on a plain path <= 4x kernel openat2 (RESOLVE_BENEATH
 and RESOLVE_IN_ROOT), the full walk (a symlink and "..") <= 25x; the kernel path
-through our wrapper <= 1.3x os.open.
+through our wrapper <= 1.3x os.open.  Where a C compiler is present, the same
+syscalls in C (openat2_floor.c) show the floor any verified userspace walk has.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -45,6 +47,7 @@ def main() -> int:
                               rounds=5)
         ok &= report("full walk (symlink and ..), RESOLVE_BENEATH", full, kernel,
                      "kernel openat2", target=25.0)
+        _floor(base)
         ours, plain = paired("close(c.openat2(path, dir_fd=root))",
                              "close(os.open(path, os.O_RDONLY, dir_fd=root))", 20_000, ns,
                              rounds=7)
@@ -53,6 +56,23 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         shutil.rmtree(base)
+
+
+def _floor(base: str) -> None:
+    """The verified walk's syscalls in C, against the kernel in the same process."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "floor")
+        try:
+            subprocess.run(["cc", "-O2", "-o", exe, os.path.join(here, "openat2_floor.c")],
+                           check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError):
+            print(f"{'userspace floor (C)':44} not measured: no C compiler")
+            return
+        walk, kernel = map(float, subprocess.run([exe, base], check=True, capture_output=True,
+                                                 text=True).stdout.split())
+    print(f"{'userspace floor (C, the same syscalls)':44} {walk:9.2f} us  vs kernel openat2 "
+          f"{kernel:9.2f} us  ratio {walk / kernel:5.2f}x (no target: the floor)")
 
 
 if __name__ == "__main__":

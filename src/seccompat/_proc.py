@@ -326,14 +326,17 @@ def mount_of(fd: int) -> Mount | None:
     return None
 
 
-def fs_magic(path: str) -> int:
-    """statfs(2) ``f_type`` of the file system holding *path* (raises OSError)."""
+def fs_magic(path: str | int) -> int:
+    """statfs(2) ``f_type`` of the file system holding *path*, or fstatfs(2) of a
+    descriptor (raises OSError)."""
     import ctypes
 
     from .raw import libc
 
     buf = ctypes.create_string_buffer(256)  # struct statfs; f_type (a long) comes first
-    if libc.statfs(os.fsencode(path), buf) != 0:
+    failed = libc.fstatfs(path, buf) if isinstance(path, int) else \
+        libc.statfs(os.fsencode(path), buf)
+    if failed != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), path)
     return ctypes.c_long.from_buffer(buf).value

@@ -19,14 +19,16 @@ never acts on, an object outside the root.  How:
   root it fails (BENEATH: EXDEV) or stays (IN_ROOT).  Absolute symlinks restart
   at the root (IN_ROOT) or fail (BENEATH: EXDEV).  So, lexically, nothing
   escapes.
-* A directory we hold can still be moved out of the root while we walk.  So after
-  every ".." and for the object found, the position is checked against the root:
+* A directory we hold can still be moved out of the root while we walk.  So for
+  the object found, and for a creation's parent, the position is checked against
+  the root before anything is opened for real or created:
   the resolver re-walks the *lexical* path (plain names, no symlinks) from the
   root descriptor and requires the same object (device and inode).  A mismatch
   is a race: the resolution restarts, at most ``RETRIES`` times, then fails with
-  EAGAIN, as the kernel does (so does a symlink swapped or removed between its
-  lstat and its readlink).  Every descriptor the walk opens is closed on every
+  EAGAIN, as the kernel does.  Every descriptor the walk opens is closed on every
   path out of it, refusals included.
+* A symlink is checked and read through one descriptor (readlinkat(fd, "")), so
+  a rename between the check and the read cannot substitute another link.
 * Nothing is opened for real before that check: the final object is found as an
   O_PATH descriptor, checked, then reopened with the caller's flags through
   /proc/self/fd (only on a real procfs), which reaches exactly that inode (its
@@ -34,6 +36,33 @@ never acts on, an object outside the root.  How:
 * O_CREAT creates with O_EXCL|O_NOFOLLOW in the checked parent and checks again.
   Without a trustworthy /proc a scoped resolution needing a real open is refused
   (EAGAIN): it never guesses.
+
+The kernel's rules, in its order (fs/namei.c), and where each is applied here:
+
+* path_init: an absolute path starts at "/" (BENEATH: EXDEV; IN_ROOT: the root);
+  with RESOLVE_NO_XDEV the jump itself is allowed and crossings count from "/".
+* link_path_walk: every component but the last must be a directory (ENOTDIR); a
+  name followed by "." or ".." is not the last, so a symlink there is followed
+  whatever O_NOFOLLOW says; "." and ".." are handled lexically (see above).
+* a mount crossing, down or up, under RESOLVE_NO_XDEV: EXDEV (mount ids compared
+  from /proc/self/fdinfo; one that cannot be read counts as a crossing).
+* a symlink (pick_link): O_CREAT|O_EXCL or O_NOFOLLOW on the last component first
+  (EEXIST, ELOOP, or the link itself with O_PATH); the 40-link budget (ELOOP);
+  fs.protected_symlinks for the trailing link (may_follow_link: EACCES unless the
+  follower's fsuid owns the link, the directory is not sticky and world-writable,
+  or the directory's owner owns the link; the sysctl read at each such link);
+  RESOLVE_NO_SYMLINKS, or a nosymfollow mount under the link (statfs(2) of the
+  link's own descriptor: exact and current): ELOOP; then the link itself.
+* a magic link: get_link()'s access check (EACCES), RESOLVE_NO_MAGICLINKS (ELOOP),
+  a scoped resolution (EXDEV), the mount rule, then the jump; a component after
+  it needs a directory (ENOTDIR).
+* open_last_lookups and do_open: O_CREAT with a trailing slash (EISDIR), O_EXCL
+  (EEXIST), a directory (EISDIR), O_DIRECTORY or a trailing slash on a
+  non-directory (ENOTDIR).
+
+Not applied, because userspace cannot see them: LSM hooks (SELinux, AppArmor,
+Landlock rules on the walk itself), id-mapped mounts (protected_symlinks compares
+the raw owner uid), and the dcache-only walk of RESOLVE_CACHED (always EAGAIN).
 
 SAFETY gaps, stated: every check here runs after the lookup it checks, so a
 directory moved out of the root and back again (ABA) between the two is not seen:
@@ -92,7 +121,7 @@ def _identity(fd: int) -> tuple[int, int]:
 
 def _is_magic(parent: int, parent_name: bytes | None, name: bytes) -> bool:
     try:
-        on_proc = fs_magic(f"/proc/self/fd/{parent}") == PROC_SUPER_MAGIC
+        on_proc = fs_magic(parent) == PROC_SUPER_MAGIC
     except OSError:
         return False
     return on_proc and (name in _MAGIC_NAMES or parent_name in _MAGIC_DIRS)
@@ -138,11 +167,12 @@ class _Walk:
 
     def up(self) -> None:
         if len(self.stack) > 1:
+            # Back to a directory we descended through (never a lookup of ".."). It
+            # may have been moved out of the root since: nothing but lookups happen
+            # until the object found (or a creation's parent) is verified, and that
+            # verification re-walks the names from the root.
             os.close(self.stack.pop())
             self.names.pop()
-            # The directory we return to must still be where the names say, under
-            # the root: it may have been moved while we were below it.
-            self.verify(self.stack[-1], None)
             return
         if self.resolve & RESOLVE_BENEATH:
             raise _err(E.EXDEV)
@@ -180,19 +210,21 @@ class _Walk:
         """The object *fd* is what the lexical path names from the root now."""
         if not self.scoped:
             return
-        cur = os.dup(self.root)
+        cur = -1  # the descriptor held, once the first name is opened
         try:
             for name in [*self.names, *([final] if final is not None else [])]:
                 try:
-                    nxt = os.open(name, _PATH, dir_fd=cur)
+                    nxt = os.open(name, _PATH, dir_fd=self.root if cur < 0 else cur)
                 except OSError:
                     raise _Race() from None
-                os.close(cur)
+                if cur >= 0:
+                    os.close(cur)
                 cur = nxt
-            if _identity(cur) != _identity(fd):
+            if _identity(self.root if cur < 0 else cur) != _identity(fd):
                 raise _Race()
         finally:
-            os.close(cur)
+            if cur >= 0:
+                os.close(cur)
 
 
 def _components(path: bytes) -> collections.deque[bytes]:
@@ -237,7 +269,7 @@ def _attempt(walk: _Walk, path: bytes, flags: int, mode: int) -> int:
             continue
         # A name followed by "." is not the last component: it must be a directory,
         # and a symlink there is followed (whatever O_NOFOLLOW says).
-        last = all(p == b"" for p in left)
+        last = not any(left)  # only empty names (trailing slashes) left
         if last and flags & os.O_CREAT and must_be_dir:
             raise _err(E.EISDIR)  # open_last_lookups(): before the last lookup itself
         parent = walk.stack[-1]
