@@ -1,15 +1,18 @@
-"""The kernel's own openat2 selftest table (tools/testing/selftests/openat2/
-resolve_test.c: its tree and its 88 cases, ported as facts), run three ways: the
-kernel, the userspace resolver, and the public wrapper under a real EPERM filter
-(which takes the fallback).  The kernel must give each case's stated answer here,
-and both fallbacks exactly the kernel's."""
+"""The kernel's own openat2 selftests (tools/testing/selftests/openat2/), ported as
+facts: resolve_test.c's tree and its 88 cases, run three ways (the kernel, the
+userspace resolver, and the public wrapper under a real EPERM filter, which takes
+the fallback; the kernel must give each case's stated answer here, and both
+fallbacks exactly the kernel's), and rename_attack_test.c's race (no escape while
+two directories are exchanged without pause)."""
 
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import signal
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -181,3 +184,70 @@ def test_the_kernels_openat2_selftests(how: str) -> None:
              if answer != case[4]]
     assert len(CASES) == 88
     assert wrong == [], "\n".join(f"{case} -> {answer}" for case, answer in wrong)
+
+
+# --- rename_attack_test.c: a/c and b exchanged without pause -----------------------
+
+#: The victim path: "c/../.." twenty times, from a directory fd on "a".
+VICTIM = "/".join(["c/../.."] * 20)
+RENAME_EXCHANGE = 2
+
+
+def _exchange_forever(base: str) -> None:  # pragma: no cover - the attacker child
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    a_c, b = os.path.join(base, "a/c").encode(), os.path.join(base, "b").encode()
+    while True:
+        libc.renameat2(-100, a_c, -100, b, RENAME_EXCHANGE)
+
+
+def _rename_attack(base: str, how: str, resolve: int, rounds: int) -> dict[str, int]:
+    afd = os.open(os.path.join(base, "a"), os.O_PATH | os.O_DIRECTORY)
+    a = os.fstat(afd)
+    with warnings.catch_warnings():  # the attacker only calls renameat2
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover
+        try:
+            _exchange_forever(base)
+        finally:
+            os._exit(1)
+    counts: dict[str, int] = {}
+    try:
+        for _ in range(rounds):
+            try:
+                if how == "kernel":
+                    fd = c.openat2(VICTIM, os.O_PATH, dir_fd=afd, resolve=resolve)
+                else:
+                    fd = resolve_open(afd, VICTIM.encode(), os.O_PATH | os.O_CLOEXEC, 0, resolve)
+            except OSError as exc:
+                key = errno.errorcode.get(exc.errno or 0, str(exc))
+            else:
+                st = os.fstat(fd)
+                os.close(fd)
+                key = "a" if (st.st_dev, st.st_ino) == (a.st_dev, a.st_ino) else "ESCAPE"
+            counts[key] = counts.get(key, 0) + 1
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(afd)
+    return counts
+
+
+@pytest.mark.parametrize("resolve", [B, R], ids=["RESOLVE_BENEATH", "RESOLVE_IN_ROOT"])
+@pytest.mark.parametrize("how", ["kernel", "fallback"])
+def test_the_kernels_rename_attack(how: str, resolve: int) -> None:
+    """No escape while a/c and b are exchanged without pause (the selftest counts
+    ENOENT as an escape: outside the root there is no "c")."""
+    base = tempfile.mkdtemp(prefix="seccompat-ksft-rename-")
+    try:
+        for d in ("a", "a/c", "b"):
+            os.mkdir(os.path.join(base, d))
+        rounds = 20_000 if how == "kernel" else 10_000
+        counts = in_child(_rename_attack, base, how, resolve, rounds, timeout=300).get()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"\nrename attack, {how}: {counts} over {rounds} resolutions")
+    allowed = {"EXDEV", "EAGAIN"} | ({"a"} if resolve == R else set())
+    assert set(counts) <= allowed, counts
