@@ -101,20 +101,25 @@ def filter_oracle(name: str, args: tuple[int, ...] = ()) -> OracleResult:
     return scan([(nr(name), args)])[0]
 
 
-def scan(calls: Sequence[tuple[int, tuple[int, ...]]], *, pad: bool = True,
+def scan(calls: Sequence[tuple[int, tuple[int, ...]]], *, pad: bool | Sequence[bool] = True,
          ) -> list[OracleResult]:
     """What the filters answer to each ``(number, args)``, none of them run.
 
     Each call is made with its arguments padded by :func:`oracle_args`, or with
-    *pad* False exactly as given (six values: a real call's registers).  Costs one
-    traced child, plus one per KILL answer (and per passing call on ABIs where the
-    tracer cannot skip a syscall).
+    *pad* False (for all, or per call) exactly as given, zeros added to six values:
+    a real call's registers.  Costs one traced child, plus one per KILL answer (and
+    per passing call on ABIs where the tracer cannot skip a syscall).
     """
-    entries = [(number, oracle_args(tuple(args)) if pad else (*args, *(0,) * (6 - len(args))))
-               for number, args in calls]
+    padded = [pad] * len(calls) if isinstance(pad, bool) else list(pad)
+    entries = [(number, oracle_args(tuple(args)) if p else (*args, *(0,) * (6 - len(args))))
+               for (number, args), p in zip(calls, padded, strict=True)]
     rules: dict[int, list[Rule]] = {}
-    for number, full in entries:
-        key = tuple(ArgCmp(i, Op.EQ, v & 0xFFFFFFFFFFFFFFFF) for i, v in enumerate(full))
+    for (number, full), p in zip(entries, padded, strict=True):
+        # Padded calls are told apart by their last two (magic) registers, which no
+        # call of the child's own (its report writes, its exit) has: a smaller program.
+        # Real registers are matched whole.
+        keyed = range(4, 6) if p else range(6)
+        key = tuple(ArgCmp(i, Op.EQ, full[i] & 0xFFFFFFFFFFFFFFFF) for i in keyed)
         rule = Rule(Action.trace(_DATA), key)
         if rule not in rules.setdefault(number, []):
             rules[number].append(rule)

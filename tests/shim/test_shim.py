@@ -330,3 +330,87 @@ def test_an_outer_seccomp_supervisor_is_refused_at_once(answer: str) -> None:
     assert "seccomp supervisor (USER_NOTIF)" in message
     assert seen == 0
     assert took < 5
+
+
+# --- without ptrace: the probes plan ------------------------------------------------
+
+#: containers-common's 2020 default denies ptrace (and clone3): the oracle cannot
+#: trace its child there, and threads fail without the shim.
+NO_PTRACE = [*SECCOMPAT, "run", "--profile",
+             os.path.join(os.path.dirname(__file__), "..", "data", "profiles",
+                          "containers-common-seccomp-2020-08-27.json"),
+             "--runtime", "podman:2.1.0+crun:0.15", "--"]
+
+
+def test_where_ptrace_is_denied_the_probes_plan_and_the_shim_works() -> None:
+    assert sh(*NO_PTRACE, PYTHON, "-c", SCRIPT).stdout == BROKEN
+    fixed = sh(*NO_PTRACE, *SECCOMPAT, "shim", "--", PYTHON, "-c", SCRIPT)
+    assert (fixed.returncode, fixed.stdout) == (0, FIXED), fixed.stderr
+    only = sh(*NO_PTRACE, *SECCOMPAT, "shim", "--only", "clone3", "--", PYTHON, "-c",
+              "import threading; t = threading.Thread(); t.start(); t.join(); print('ok')")
+    assert (only.returncode, only.stdout) == (0, "ok\n"), only.stderr
+
+
+def test_the_probes_plan_names_what_answered_and_keeps_deliberate_denials() -> None:
+    dry = sh(*NO_PTRACE, *SECCOMPAT, "shim", "--dry-run", "--format", "json")
+    assert dry.returncode == 0, dry.stderr
+    got = json.loads(dry.stdout)
+    assert got["oracle"] == "probe"
+    rewrite = {e["name"]: e for e in got["rewrite"]}
+    assert {"clone3", "faccessat2", "close_range", "openat2"} <= set(rewrite)
+    assert {e["oracle"] for e in got["rewrite"]} == {"probe"}
+    assert all(e["errno_name"] == "EPERM" for e in rewrite.values())
+    kept = {e["name"] for e in got["keep"]}
+    assert {"ptrace", "bpf", "perf_event_open"} & kept, kept  # denied on purpose
+    assert "kcmp" in kept
+    code = ("import ctypes; l = ctypes.CDLL(None, use_errno=True); "
+            "l.syscall(312, 0, 0, 0, 0, 0); print(ctypes.get_errno())")  # kcmp: denied
+    done = sh(*NO_PTRACE, *SECCOMPAT, "shim", "--", PYTHON, "-c", code)
+    assert done.stdout == f"{errno.EPERM}\n", done.stderr
+
+
+def test_only_needs_evidence_unless_trusted() -> None:
+    """A call no probe can ask about stays out of --only's rewrite, unless --trust."""
+    from seccompat._probes import PROBES
+
+    name = next(sc.name for sc in syscalls(native_arch()) if sc.name not in PROBES
+                and sc.number > 300)
+    dry = json.loads(sh(*NO_PTRACE, *SECCOMPAT, "shim", "--dry-run", "--format", "json",
+                        "--only", name).stdout)
+    assert name not in {e["name"] for e in dry["rewrite"]}
+    trusted = json.loads(sh(*NO_PTRACE, *SECCOMPAT, "shim", "--dry-run", "--format", "json",
+                            "--only", name, "--trust").stdout)
+    (entry,) = [e for e in trusted["rewrite"] if e["name"] == name]
+    assert entry["oracle"] == "trust"
+    assert "--trust" in entry["reason"]
+    usage = sh(*SECCOMPAT, "shim", "--trust", "--dry-run")
+    assert usage.returncode == 2
+
+
+def test_dry_run_exits_125_where_the_shim_cannot_be_installed() -> None:
+    done = sh(*SECCOMPAT, "run", "--deny", "seccomp,prctl,faccessat2", "--", *SECCOMPAT, "shim",
+              "--dry-run", "--format", "json")
+    assert done.returncode == 125
+    assert "the shim cannot be installed" in done.stderr
+    assert json.loads(done.stdout)["problems"]
+
+
+def test_every_install_goes_through_prepare() -> None:
+    """prepare() refuses a plan with problems before anything is installed, and the
+    library's install() is prepare() and then ShimProgram.install()."""
+    from seccompat.shim import ShimPlan, prepare
+
+    with pytest.raises(ShimError, match="refused here"):
+        prepare(ShimPlan("x86_64", True, None, problems=("refused here",)))
+    assert prepare(ShimPlan("x86_64", True, None)) is None
+
+    def body() -> tuple[tuple[str, ...], str]:
+        install(compile_filter(container_filter(deny=["faccessat2"])))
+        ready = prepare(plan())
+        assert ready is not None
+        ready.install()
+        return ready.rewritten, _install_shim_message()
+
+    rewritten, second = in_child(body).get()
+    assert rewritten == ("faccessat2",)
+    assert second == ""  # nothing left to rewrite: a no-op

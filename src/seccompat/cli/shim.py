@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from .._launch import EXIT_OURS, LaunchError, run_command
-from .._proc import has_capability, process_state
-from ..bpf import compile_filter
-from ..bpf.load import install
 from ..raw import errno_name
-from ..shim import ShimPlan, plan, shim_filter
+from ..shim import ShimError, ShimPlan, plan, prepare
 from .output import UsageError, name_list, print_json, table
 
 TYPE_CHECKING = False
@@ -36,7 +32,11 @@ def register(sub: Subcommands) -> None:
     which.add_argument("--all-filtered", action="store_true",
                        help="rewrite every call filtered with an errno other than ENOSYS")
     which.add_argument("--only", action="append", metavar="NAME",
-                       help="rewrite exactly these calls (repeatable, or comma-separated)")
+                       help="rewrite exactly these calls (repeatable, or comma-separated), "
+                            "when the filters are seen to deny them with an errno")
+    p.add_argument("--trust", action="store_true",
+                   help="with --only: rewrite the named calls even where nothing can ask "
+                        "the filters about them (said in the plan)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                    help="the command to run with the shim stacked, after --")
     p.set_defaults(handler=run)
@@ -47,15 +47,15 @@ def _print_plan(shim: ShimPlan) -> None:
         print("no seccomp filter is active: nothing to rewrite")
         return
     highest = "unknown" if shim.highest_allowed is None else str(shim.highest_allowed)
-    print(f"arch {shim.arch}  highest call the filters allow: {highest}")
+    print(f"arch {shim.arch}  asked by: {shim.oracle}  highest call the filters allow: "
+          f"{highest}")
     for problem in shim.problems:
         print(f"problem: {problem}")
-    rows = [["rewrite", e.name, str(e.number), errno_name(e.errno) if e.errno else "-",
-             e.reason] for e in shim.rewrite]
-    rows += [["keep", e.name, str(e.number), errno_name(e.errno) if e.errno else "-", e.reason]
-             for e in shim.keep]
+    rows = [[do, e.name, str(e.number), errno_name(e.errno) if e.errno else "-", e.oracle,
+             e.reason] for do, entries in (("rewrite", shim.rewrite), ("keep", shim.keep))
+            for e in entries]
     print()
-    table(rows, ["DO", "NAME", "NR", "NOW", "WHY"])
+    table(rows, ["DO", "NAME", "NR", "NOW", "BY", "WHY"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,30 +64,32 @@ def run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command and not args.dry_run:
         raise UsageError("no command given (seccompat shim [OPTIONS] -- CMD ..., or --dry-run)")
-    only = None
-    if args.only:
-        only = name_list(args.only)
+    if args.trust and not args.only:
+        raise UsageError("--trust applies to --only")
+    only = name_list(args.only) if args.only else None
     try:
-        shim = plan(all_filtered=args.all_filtered, only=only)
+        shim = plan(all_filtered=args.all_filtered, only=only, trust=args.trust)
     except LookupError as exc:
         raise UsageError(exc.args[0]) from None
+    try:
+        ready = prepare(shim)  # every check, before anything runs (--dry-run too)
+    except ShimError as exc:
+        ready = None
+        failure: ShimError | None = exc
+    else:
+        failure = None
     if args.dry_run:
         if args.format == "json":
             print_json(shim.to_json())
         else:
             _print_plan(shim)
-        return 0
-    if shim.problems:
-        print(f"seccompat: the shim cannot be installed: {'; '.join(shim.problems)}",
-              file=sys.stderr)
+    if failure is not None:
+        print(f"seccompat: the shim cannot be installed: {failure}", file=sys.stderr)
         return EXIT_OURS
-    prepare: Callable[[], object] = lambda: None  # noqa: E731 - nothing to rewrite
-    if shim.rewrite:
-        program = compile_filter(shim_filter(shim))
-        needs_nnp = not process_state().no_new_privs and not has_capability("CAP_SYS_ADMIN")
-        prepare = lambda: install(program, no_new_privs=needs_nnp)  # noqa: E731
+    if args.dry_run:
+        return 0
     try:
-        return run_command(command, prepare)
+        return run_command(command, ready.install if ready is not None else lambda: None)
     except LaunchError as exc:
         print(f"seccompat: {exc}", file=sys.stderr)
         return exc.status

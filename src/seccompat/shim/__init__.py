@@ -17,12 +17,22 @@ ENOSYS, that the running kernel implements, and that either is numbered above th
 highest call the filters allow on this ABI (runc's ENOSYS-stub rule, derived from
 inside) or has a well-known ENOSYS fallback (``FALLBACKS``).  Everything else the
 profile denies on purpose (mount, kexec_load, ptrace ...) keeps its errno.  The
-filters' answers come from the filter oracle (:mod:`seccompat._oracle`), in child
-processes: nothing is probed in-process, so a KILL rule cannot take the caller
-down.
+filters' answers come from child processes (nothing is asked in-process, so a KILL
+rule cannot take the caller down), from the first of two means that works:
 
-A call is rewritten only when the filters give it the same errno at every argument
-vector asked (the oracle's magic padding, all zeros, all ones, its probe): an outer
+* the filter oracle (:mod:`seccompat._oracle`): exact for every number, nothing
+  run; it needs ptrace(2) of our own child, which older Podman/CRI-O profiles deny;
+* otherwise the classifier's side-effect-free probes (every call of ``FALLBACKS``
+  has one): a probe's EPERM where its arguments must fail first is the filter's.
+  A call without a probe is left alone (never guessed); the runc-stub rule needs
+  the highest allowed number, which only the oracle sees, so it is not applied;
+  and the filters are asked at the probe's arguments only.
+
+Each planned entry names the means that answered it.
+
+With the oracle, a call is rewritten only when the filters give it the same errno at
+every argument vector asked (the oracle's magic padding, all zeros, all ones, its
+probe): an outer
 rule keyed on arguments ("EPERM when flags != 0") allows some calls, which an
 unconditional ENOSYS would break, so such a call is left alone.  A rule keyed on
 values none of those vectors has is not seen.  An outer filter that hands calls to
@@ -57,8 +67,8 @@ from ..policy import COMPAT_ABIS
 from ..raw import errno_name
 from ..syscalls import arch, find, kernel_version, known, lookup, native_arch, syscalls
 
-__all__ = ["FALLBACKS", "ShimEntry", "ShimError", "ShimPlan", "ShimResult", "install",
-           "install_from_env", "plan", "shim_filter"]
+__all__ = ["FALLBACKS", "ShimEntry", "ShimError", "ShimPlan", "ShimProgram", "ShimResult",
+           "install", "install_from_env", "plan", "prepare", "shim_filter"]
 
 
 
@@ -75,6 +85,9 @@ class ShimEntry:
     number: int
     errno: int | None
     reason: str
+    oracle: str = "ptrace"
+    """What answered: "ptrace" (the filter oracle), "probe" (the call's probe in a
+    child), or "trust" (nothing could; rewritten on the user's word)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class ShimPlan:
     problems: tuple[str, ...] = ()
     compat: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Raw numbers of the rewritten calls on the compat ABIs (i386 on x86_64)."""
+    oracle: str = "ptrace"
+    """The means that answered: "ptrace" or "probe"."""
 
     def to_json(self) -> JsonObject:
         def entry(e: ShimEntry) -> JsonObject:
@@ -100,7 +115,7 @@ class ShimPlan:
         if self.highest_allowed is not None:
             highest = {"number": self.highest_allowed,
                        "name": lookup(self.highest_allowed, self.arch).name}
-        return {"arch": self.arch, "filter_active": self.filter_active,
+        return {"arch": self.arch, "filter_active": self.filter_active, "oracle": self.oracle,
                 "highest_allowed": highest, "rewrite": [entry(e) for e in self.rewrite],
                 "keep": [entry(e) for e in self.keep], "problems": list(self.problems),
                 "compat": {k: list(v) for k, v in self.compat.items()}}
@@ -116,12 +131,14 @@ class ShimResult:
     reason: str
 
 
-def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> ShimPlan:
+def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None,
+         trust: bool = False) -> ShimPlan:
     """Decide which calls to answer with ENOSYS (see the module docstring).
 
     *all_filtered* rewrites every call filtered with an errno other than ENOSYS;
-    *only* rewrites exactly the named calls among those.  Raises ``LookupError``
-    for an unknown name.
+    *only* rewrites exactly the named calls among those; with *trust*, also the
+    named calls that no means could ask about (said in the plan).  Raises
+    ``LookupError`` for an unknown name.
     """
     wanted = None if only is None else set(only)
     for name in wanted or ():
@@ -131,21 +148,34 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> Sh
     if proc.seccomp_mode() == 0:
         return ShimPlan(native.name, False, None)
     calls = [sc for sc in syscalls(native) if sc.name not in UNFILTERED.get(native.name, ())]
-    answers = dict(zip((sc.name for sc in calls), scan([(sc.number, ()) for sc in calls]),
-                       strict=True))
-    problems = _problems(answers)
+    # One traced child: every call padded, and each fallback call at the argument
+    # vectors _unconditional needs (the likely rewrites, asked at once).
+    asked = [(sc.number, v) for sc in calls if sc.name in FALLBACKS for v in _vectors(sc.name)]
+    scanned = scan([*((sc.number, ()) for sc in calls), *asked],
+                   pad=[True] * len(calls) + [False] * len(asked))
+    answers = dict(zip((sc.name for sc in calls), scanned, strict=False))
+    at_vectors = dict(zip(asked, scanned[len(calls):], strict=True))
+    oracle = "ptrace"
+    if _ptrace_refused(answers):
+        answers, oracle = _probe_answers([sc.name for sc in calls]), "probe"
+    problems = _problems(answers, oracle)
     passes = [sc.number for sc in calls if answers[sc.name].kind == "passes"]
-    highest = max(passes) if passes else None
+    highest = max(passes) if passes and oracle == "ptrace" else None
     kv = kernel_version()
     rewrite: list[ShimEntry] = []
     keep: list[ShimEntry] = []
     for sc in calls:
         answer = answers[sc.name]
+        if answer.kind == "unavailable" and trust and wanted is not None and sc.name in wanted:
+            rewrite.append(ShimEntry(sc.name, sc.number, None, "named with --only --trust: "
+                                     f"nothing could ask ({answer.detail})", "trust"))
+            continue
         if answer.kind in ("passes", "unavailable"):
             continue
         if answer.kind != "errno" or answer.errno == E.ENOSYS:
             how = "already ENOSYS" if answer.kind == "errno" else f"{answer.kind} by a filter"
-            keep.append(ShimEntry(sc.name, sc.number, answer.errno, f"{how}: left alone"))
+            keep.append(ShimEntry(sc.name, sc.number, answer.errno, f"{how}: left alone",
+                                  oracle))
             continue
         if wanted is not None:
             target = sc.name in wanted
@@ -163,9 +193,11 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> Sh
             target, why = True, f"ENOSYS fallback: {FALLBACKS[sc.name]}"
         else:
             target, why = False, "denied on purpose: no well-known ENOSYS fallback"
-        (rewrite if target else keep).append(ShimEntry(sc.name, sc.number, answer.errno, why))
-    rewrite, conditional = _unconditional(rewrite)
-    keep.extend(conditional)
+        (rewrite if target else keep).append(ShimEntry(sc.name, sc.number, answer.errno, why,
+                                                       oracle))
+    if oracle == "ptrace":
+        rewrite, conditional = _unconditional(rewrite, at_vectors)
+        keep.extend(conditional)
     compat = {}
     for abi in COMPAT_ABIS.get(native.name, ()):
         if abi == "x32":
@@ -176,7 +208,39 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> Sh
             if found is not None:
                 numbers.append(found.number)
         compat[abi] = tuple(numbers)
-    return ShimPlan(native.name, True, highest, tuple(rewrite), tuple(keep), problems, compat)
+    return ShimPlan(native.name, True, highest, tuple(rewrite), tuple(keep), problems, compat,
+                    oracle)
+
+
+def _ptrace_refused(answers: dict[str, OracleResult]) -> bool:
+    """Whether the oracle could answer nothing because it may not trace its child
+    (and for no other reason: an outer seccomp supervisor, a refused filter)."""
+    details = {a.detail for a in answers.values() if a.kind == "unavailable"}
+    return len(details) == 1 and len(answers) == sum(
+        a.kind == "unavailable" for a in answers.values()) and next(iter(details)).startswith(
+        ("ptrace:", "cannot make the oracle's child traceable"))
+
+
+def _probe_answers(names: list[str]) -> dict[str, OracleResult]:
+    """The filters' answers as the classifier's probes see them, in child processes;
+    "unavailable" for a call without a probe, or whose verdict is not the filters'."""
+    from .._classifier import Status
+    from .._isolate import classify_isolated
+
+    probed = [n for n in names if n in PROBES]
+    out = {n: OracleResult("unavailable", None, "no side-effect-free probe") for n in names}
+    for v in classify_isolated(probed):
+        if v.status is Status.AVAILABLE:
+            out[v.name] = OracleResult("passes", None, v.evidence)
+        elif v.status in (Status.FILTERED, Status.NOT_IMPLEMENTED) and v.errno is not None:
+            out[v.name] = OracleResult("errno", v.errno, v.evidence)
+        elif v.status is Status.KILLED:
+            out[v.name] = OracleResult("killed", None, v.evidence)
+        elif v.status is Status.TRAPPED:
+            out[v.name] = OracleResult("trapped", None, v.evidence)
+        else:  # gated (a genuine EPERM), unknown: not the filters' answer
+            out[v.name] = OracleResult("unavailable", None, v.evidence)
+    return out
 
 
 #: Argument vectors each planned call is asked about besides the oracle's magic
@@ -184,21 +248,30 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None) -> Sh
 _VECTORS = ((0,) * 6, (0xFFFFFFFFFFFFFFFF,) * 6)
 
 
-def _unconditional(entries: list[ShimEntry]) -> tuple[list[ShimEntry], list[ShimEntry]]:
+def _vectors(name: str) -> tuple[tuple[int, ...], ...]:
+    """The argument vectors a planned call is asked at (scan pads them to six)."""
+    spec = PROBES.get(name)
+    return _VECTORS if spec is None else (*_VECTORS, tuple(spec.args))
+
+
+def _unconditional(entries: list[ShimEntry], known: dict[tuple[int, tuple[int, ...]],
+                                                         OracleResult],
+                   ) -> tuple[list[ShimEntry], list[ShimEntry]]:
     """The planned calls whose outer answer is the same errno at every argument vector
     asked, and those whose answer depends on the arguments: an outer rule such as
     "EPERM when flags != 0" allows some calls, and an unconditional ENOSYS would
-    break those.  A rule keyed on values none of the vectors has goes unseen."""
+    break those.  A rule keyed on values none of the vectors has goes unseen.
+    *known*: answers already had, by (number, vector); the rest are asked now."""
     if not entries:
         return [], []
-    asked = [(entry, _VECTORS if spec is None else (*_VECTORS, tuple(spec.args)))
-             for entry in entries for spec in [PROBES.get(entry.name)]]
-    # (scan pads each vector with zeros to six registers)
-    answers = iter(scan([(entry.number, v) for entry, vectors in asked for v in vectors],
-                        pad=False))
+    asked = [(entry, _vectors(entry.name)) for entry in entries]
+    missing = [(entry.number, v) for entry, vectors in asked for v in vectors
+               if (entry.number, v) not in known]
+    if missing:
+        known = {**known, **dict(zip(missing, scan(missing, pad=False), strict=True))}
     same, conditional = [], []
     for entry, vectors in asked:
-        got = [next(answers) for _ in vectors]
+        got = [known[(entry.number, v)] for v in vectors]
         if all(a.kind == "errno" and a.errno == entry.errno for a in got):
             same.append(entry)
         else:
@@ -208,14 +281,14 @@ def _unconditional(entries: list[ShimEntry]) -> tuple[list[ShimEntry], list[Shim
     return same, conditional
 
 
-def _problems(answers: dict[str, OracleResult]) -> tuple[str, ...]:
+def _problems(answers: dict[str, OracleResult], oracle: str) -> tuple[str, ...]:
     out = []
     for name in ("seccomp", "prctl"):
         answer = answers.get(name)
         if answer is not None and answer.kind not in ("passes", "unavailable"):
             what = errno_name(answer.errno) if answer.errno else answer.kind
             out.append(f"the filters answer {name}() with {what}: the shim cannot be installed")
-    if all(a.kind == "unavailable" for a in answers.values()):
+    if oracle == "ptrace" and all(a.kind == "unavailable" for a in answers.values()):
         detail = next(iter(answers.values())).detail if answers else "nothing to ask"
         if detail.startswith("cannot install a filter"):
             out.append(f"the filters refuse another filter ({detail.split(': ', 1)[-1]}): "
@@ -248,6 +321,41 @@ def _check_never_loosens(shim: ShimPlan, program: tuple[Insn, ...]) -> None:
             raise ShimError(f"the shim filter would change syscall {nr}: refused")
 
 
+@dataclass(frozen=True)
+class ShimProgram:
+    """A shim filter that passed every check, ready to stack (see :func:`prepare`)."""
+
+    program: tuple[Insn, ...]
+    no_new_privs: bool
+    """Whether installing it sets no_new_privs (neither set nor CAP_SYS_ADMIN)."""
+    rewritten: tuple[str, ...]
+
+    def install(self) -> None:
+        """Stack it on this thread; ShimError (with the kernel's OSError as its
+        cause) where the kernel refuses."""
+        try:
+            install_program(self.program, no_new_privs=self.no_new_privs)
+        except OSError as exc:
+            raise ShimError(f"cannot install the shim: {exc.strerror or exc}") from exc
+
+
+def prepare(shim: ShimPlan) -> ShimProgram | None:
+    """The one way to a shim filter: *shim*'s program, compiled and checked to change
+    nothing but the planned calls (every number 0..1023 run through it); None when
+    nothing needs rewriting.  ShimError, before anything is installed, for a plan
+    with problems or a program that would change any other call.  The library, the
+    CLI, ``python -m seccompat.shim`` and ``install_from_env`` all install through it."""
+    if shim.problems:
+        raise ShimError("; ".join(shim.problems))
+    if not shim.rewrite:
+        return None
+    program = compile_filter(shim_filter(shim))
+    _check_never_loosens(shim, program)
+    state = proc.process_state()
+    needs_nnp = not state.no_new_privs and not proc.has_capability("CAP_SYS_ADMIN")
+    return ShimProgram(program, needs_nnp, tuple(e.name for e in shim.rewrite))
+
+
 def install(shim: ShimPlan | None = None) -> ShimResult:
     """Stack the shim's filter on this thread (see the module docstring).
 
@@ -255,25 +363,17 @@ def install(shim: ShimPlan | None = None) -> ShimResult:
     afterwards, execve of a setuid or file-capability binary no longer raises
     privileges.  A second call finds nothing left to rewrite and does nothing.
     Raises :class:`ShimError`, with nothing changed, when the filters forbid
-    seccomp() or prctl() or the oracle is unavailable.
+    seccomp() or prctl() or no means can plan.
     """
     shim = shim if shim is not None else plan()
-    if shim.problems:
-        raise ShimError("; ".join(shim.problems))
-    if not shim.rewrite:
+    ready = prepare(shim)
+    if ready is None:
         reason = "no seccomp filter is active" if not shim.filter_active else \
             "no call needs rewriting"
         return ShimResult(False, (), False, reason)
-    program = compile_filter(shim_filter(shim))
-    _check_never_loosens(shim, program)
-    state = proc.process_state()
-    needs_nnp = not state.no_new_privs and not proc.has_capability("CAP_SYS_ADMIN")
-    try:
-        install_program(program, no_new_privs=needs_nnp)
-    except OSError as exc:
-        raise ShimError(f"cannot install the shim: {exc.strerror or exc}") from exc
-    return ShimResult(True, tuple(e.name for e in shim.rewrite), needs_nnp,
-                      f"{len(shim.rewrite)} calls now answer ENOSYS")
+    ready.install()
+    return ShimResult(True, ready.rewritten, ready.no_new_privs,
+                      f"{len(ready.rewritten)} calls now answer ENOSYS")
 
 
 def install_from_env(variable: str = "SECCOMPAT_SHIM") -> ShimResult | None:
