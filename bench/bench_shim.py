@@ -1,7 +1,7 @@
 """The ENOSYS shim: plan + install time, and what the stacked filter costs a syscall.
 
-Targets: plan + install <= 30 ms with the filter oracle (ptrace) and <= 60 ms with
-the probes (an outer profile that denies ptrace), each printed beside a bare
+Targets: plan + install <= 30 ms with ptrace allowed and <= 60 ms under an outer
+profile that denies it (the highest allowed call then unknown), each beside a bare
 fork+exec of the same command (/bin/true); the stacked filter costs getppid(2) and
 stat(2) <= 1.1x what they cost under the outer filter alone.  Everything runs in a
 child under a 5.4-era EPERM profile.

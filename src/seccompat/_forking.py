@@ -40,13 +40,19 @@ from collections.abc import Sequence
 from . import _proc as proc
 from .raw import ctypes_syscall, fast
 
-__all__ = ["ABORT", "CHILD_TIMEOUT", "CLOSE", "REPORT", "Report", "fork_script"]
+__all__ = ["ABORT", "CHILD_TIMEOUT", "CLOSE", "OWN_CALLS", "REPORT", "Report", "fork_script"]
 
 REPORT, CLOSE, ABORT = 1, 2, 4
 #: Seconds a script child may take before SIGALRM ends it.
 CHILD_TIMEOUT = 10
 
 _pylibc = ctypes.PyDLL(None, use_errno=True)
+
+#: The syscalls a script child makes besides its steps (its report lines, the
+#: closes of CLOSE steps, the return from a TRAP's handler, its exit): the C child
+#: makes no other; None where the child runs Python, which makes any.
+OWN_CALLS: frozenset[str] | None = None if fast is None else frozenset(
+    {"write", "close", "rt_sigreturn", "exit", "exit_group"})
 
 
 class _GilLibc:
@@ -86,7 +92,7 @@ def fork_script(steps: Sequence[tuple[int, ...]], out_fd: int, alarm: int | None
     *out_fd*, reads to EOF and reaps the child."""
     script = tuple(tuple(int(v) for v in step) for step in steps)
     alarm = CHILD_TIMEOUT if alarm is None else alarm
-    if fast is not None and hasattr(fast, "fork_script"):
+    if fast is not None:
         return int(fast.fork_script(script, out_fd, alarm))
     quiet = threading.current_thread() is threading.main_thread() and proc.thread_count() == 1
     if quiet:

@@ -19,13 +19,19 @@ restrictive action:
   on with the remaining calls.
 
 This is what tells a filter's ERRNO(ENOSYS) from a kernel that lacks the call, and
-what classifies calls that must never run.  A TRACE rule *without* a tracer could
-not: the kernel answers ENOSYS for TRACE with no tracer, exactly like
-ERRNO(ENOSYS).  Limits: the process must be allowed to ptrace its own child and to
-install a filter (the child sets no_new_privs on itself only); an older filter's
-USER_NOTIF (ranked above TRACE) would hand the call to its supervisor, and an older
-TRACE rule is indistinguishable from ours; uretprobe and uprobe bypass seccomp on
-x86_64, so no filter, ours included, ever sees them: they are never sent.
+what classifies calls that must never run.  A TRACE rule *without* a tracer tells
+everything but that: the kernel answers TRACE with no tracer by ENOSYS without
+running the call, so an older filter's ERRNO (other than ENOSYS), TRAP or KILL
+shows as itself, and only ENOSYS is ambiguous (no filter, or a filter's ENOSYS).
+So :func:`scan` asks every call first in a child with no tracer (no ptrace needed:
+this works where a profile denies ptrace), and traces only the calls that answered
+ENOSYS (all of them, the highest numbers until one passes, or none).  Limits: the
+process must be allowed to install a filter (the child sets no_new_privs on itself
+only), and to ptrace its own child to tell an ENOSYS apart; an older filter's
+USER_NOTIF (ranked above TRACE) would hand the call to its supervisor (refused at
+once), and an older TRACE rule is indistinguishable from ours; uretprobe and uprobe
+bypass seccomp on x86_64, so no filter, ours included, ever sees them: they are never
+sent.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import ctypes
 import errno as E
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import _forking as forking
@@ -102,23 +108,29 @@ def filter_oracle(name: str, args: tuple[int, ...] = ()) -> OracleResult:
 
 
 def scan(calls: Sequence[tuple[int, tuple[int, ...]]], *, pad: bool | Sequence[bool] = True,
-         ) -> list[OracleResult]:
+         trace: str = "all") -> list[OracleResult]:
     """What the filters answer to each ``(number, args)``, none of them run.
 
     Each call is made with its arguments padded by :func:`oracle_args`, or with
     *pad* False (for all, or per call) exactly as given, zeros added to six values:
-    a real call's registers.  Costs one traced child, plus one per KILL answer (and
-    per passing call on ABIs where the tracer cannot skip a syscall).
+    a real call's registers.  First in a child with no tracer; then the calls that
+    answered ENOSYS are traced (*trace* "all"), or the highest-numbered of them until
+    one passes ("highest": what the ENOSYS-stub rule needs), or none ("none": they
+    stay ``"enosys"``, a filter's ENOSYS or no filter).  Costs one child, one more
+    per KILL answer, and the traced ones' stops.
     """
     padded = [pad] * len(calls) if isinstance(pad, bool) else list(pad)
     entries = [(number, oracle_args(tuple(args)) if p else (*args, *(0,) * (6 - len(args))))
                for (number, args), p in zip(calls, padded, strict=True)]
     rules: dict[int, list[Rule]] = {}
+    own = None if forking.OWN_CALLS is None else {nr(n) for n in forking.OWN_CALLS}
     for (number, full), p in zip(entries, padded, strict=True):
-        # Padded calls are told apart by their last two (magic) registers, which no
-        # call of the child's own (its report writes, its exit) has: a smaller program.
-        # Real registers are matched whole.
-        keyed = range(4, 6) if p else range(6)
+        # The child says which step it is in, so a rule need only keep the child's
+        # own calls out: where the child makes no other (the C child), a number it
+        # never makes itself needs no argument test.  Otherwise padded calls are
+        # told apart by their last two (magic) registers, real registers whole.
+        keyed = () if own is not None and number not in own else \
+            range(4, 6) if p else range(6)
         key = tuple(ArgCmp(i, Op.EQ, full[i] & 0xFFFFFFFFFFFFFFFF) for i in keyed)
         rule = Rule(Action.trace(_DATA), key)
         if rule not in rules.setdefault(number, []):
@@ -128,14 +140,104 @@ def scan(calls: Sequence[tuple[int, tuple[int, ...]]], *, pad: bool | Sequence[b
         (ArchPolicy(native, Action.allow(), {nr: tuple(r) for nr, r in rules.items()}),),
         bad_arch=Action.allow())))
     results: dict[int, OracleResult] = {}
-    pending = list(range(len(entries)))
-    while pending:
-        done = _run(entries, pending, prepared, results)
-        if not done:
-            break
-        pending = [i for i in pending if i not in results]
+    _until_done(lambda todo: _untraced(entries, todo, prepared, results),
+                list(range(len(entries))), results)
+    untold = [i for i, r in results.items() if r is _UNTOLD]
+    if trace == "all":
+        for i in untold:
+            del results[i]
+        _until_done(lambda todo: _run(entries, todo, prepared, results), untold, results)
+    elif trace == "highest":
+        untold.sort(key=lambda i: -entries[i][0])
+        for start in range(0, len(untold), _BATCH):
+            batch = untold[start:start + _BATCH]
+            for i in batch:
+                del results[i]
+            _until_done(lambda todo: _run(entries, todo, prepared, results), batch, results)
+            if any(results.get(i) is _PASSES for i in batch) or any(
+                    results.get(i, _PASSES).kind == "unavailable" for i in batch):
+                break  # the highest that passes is found, or tracing is refused here
     return [results.get(i, OracleResult("unavailable", None, "the tracer stopped early"))
             for i in range(len(entries))]
+
+
+_BATCH = 8  # calls traced at a time while looking for the highest that passes
+_UNTOLD = OracleResult("enosys", E.ENOSYS, "ENOSYS with no tracer: a filter's ENOSYS, or "
+                                            "no filter answered (not traced)")
+
+
+def _until_done(run: Callable[[list[int]], bool], todo: list[int],
+                results: dict[int, OracleResult]) -> None:
+    """Run children over *todo* until each has an answer (a KILL ends a child, the
+    next carries on) or a child learns nothing."""
+    while todo and run(todo):
+        todo = [i for i in todo if i not in results]
+
+
+def _setup(prepared: Prepared) -> tuple[list[tuple[int, ...]], list[str]]:
+    """no_new_privs, the check for an outer listener, and the oracle's filter (last:
+    it answers every call asked about, seccomp(2) among them); and what each is."""
+    setup = [(ABORT, *no_new_privs_args())]
+    what = ["nnp"]
+    if kernel_version() >= (5, 0):
+        # An outer filter with a listener (USER_NOTIF) ranks above our TRACE: its
+        # supervisor would see, and might let run, the calls we only ask about.
+        # seccomp(2) refuses a second listener in a filter chain with EBUSY.
+        setup.append((ABORT, *_LISTENER_CHECK.args(FLAG_NEW_LISTENER)))
+        what.append("listener")
+    return [*setup, (ABORT, *prepared.args())], [*what, "filter"]
+
+
+def _untraced(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: Prepared,
+              results: dict[int, OracleResult]) -> bool:
+    """One child with no tracer over *todo* (see :func:`scan`); fills *results*."""
+    before = len(results)
+    setup, what = _setup(prepared)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = fork_script([*setup, *((REPORT, entries[i][0], *entries[i][1]) for i in todo)],
+                          out_w)
+    finally:
+        os.close(out_w)
+    report = Report()
+    try:
+        report.read_all(out_r)
+    finally:
+        os.close(out_r)
+    _, status = os.waitpid(pid, 0)
+    index = [*(-1 for _ in setup), *todo]
+    for step, (result, err, trapped) in report.ended.items():
+        i = index[step]
+        if i < 0:
+            continue
+        results[i] = _TRAPPED if trapped else _UNTOLD if err == E.ENOSYS else OracleResult(
+            "errno", err, "an older filter's ERRNO ranks above TRACE") if err else \
+            OracleResult("unavailable", None, f"the call ran ({result}): no filter saw it")
+    if os.WIFSIGNALED(status) and report.begun is not None and index[report.begun] >= 0:
+        dead = os.WTERMSIG(status)
+        results[index[report.begun]] = _KILLED if dead == signal.SIGSYS else OracleResult(
+            "unavailable", None, f"the call did not return within {forking.CHILD_TIMEOUT} s"
+            if dead == signal.SIGALRM else f"the child died of signal {dead}")
+    if report.aborted is not None:
+        _refused(report.aborted, what, todo, results)
+    return len(results) > before
+
+
+def _refused(aborted: tuple[int, int], what: list[str], todo: list[int],
+             results: dict[int, OracleResult]) -> None:
+    """Every call of *todo* unavailable, for why the child's setup step *what* failed."""
+    step, err = aborted
+    kind = what[step] if step < len(what) else "filter"
+    if kind == "listener" and err == E.EBUSY:
+        why = ("an outer filter hands calls to a seccomp supervisor (USER_NOTIF), "
+               "which ranks above the oracle's TRACE rule: the oracle cannot see "
+               "through it")
+    elif kind in ("dumpable", "go"):
+        why = f"cannot make the oracle's child traceable: {os.strerror(err)}"
+    else:
+        why = f"cannot install a filter: {os.strerror(err)}"
+    for i in todo:
+        results.setdefault(i, OracleResult("unavailable", None, why))
 
 
 def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: Prepared,
@@ -145,16 +247,10 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     # The child makes itself dumpable first (a process that changed its uid is not,
     # and ptrace(2) refuses non-dumpable tracees), says so, and waits for the tracer.
+    setup, what = _setup(prepared)
     setup = [(REPORT | ABORT, _NR_PRCTL, _PR_SET_DUMPABLE, 1, 0, 0, 0),
-             (ABORT, _NR_READ, go_r, ctypes.addressof(_GO), 1), (ABORT, *no_new_privs_args()),
-             (ABORT, *prepared.args())]
-    listener_step = None
-    if kernel_version() >= (5, 0):
-        # An outer filter with a listener (USER_NOTIF) ranks above our TRACE: its
-        # supervisor would see, and might let run, the calls we only ask about.
-        # seccomp(2) refuses a second listener in a filter chain with EBUSY.
-        listener_step = len(setup)
-        setup.append((ABORT, *_LISTENER_CHECK.args(FLAG_NEW_LISTENER)))
+             (ABORT, _NR_READ, go_r, ctypes.addressof(_GO), 1), *setup]
+    what = ["dumpable", "go", *what]
     steps = [*setup, *((REPORT, entries[i][0], *entries[i][1]) for i in todo)]
     try:
         pid = fork_script(steps, out_w)
@@ -188,18 +284,7 @@ def _run(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepared: 
         os.close(go_w)
         os.close(out_r)
     if report.aborted is not None:
-        step, err = report.aborted
-        if step == listener_step:
-            why = ("an outer filter hands calls to a seccomp supervisor (USER_NOTIF), "
-                   "which ranks above the oracle's TRACE rule: the oracle cannot see "
-                   "through it" if err == E.EBUSY else
-                   f"cannot check for an outer seccomp supervisor: {os.strerror(err)}")
-        elif step == 0:
-            why = f"cannot make the oracle's child traceable: {os.strerror(err)}"
-        else:
-            why = f"cannot install a filter: {os.strerror(err)}"
-        for i in todo:
-            results.setdefault(i, OracleResult("unavailable", None, why))
+        _refused(report.aborted, what, todo, results)
     return learnt
 
 

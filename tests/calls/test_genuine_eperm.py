@@ -150,9 +150,11 @@ def test_a_filter_keyed_on_the_probes_arguments_never_makes_a_genuine_eperm_emul
     assert not fell_back, "the wrapper took its fallback after a genuine EPERM"
 
 
-def test_without_an_exact_oracle_the_probes_verdict_stands(root: None) -> None:
-    """The residual assumption, where the filters refuse the oracle (ptrace): the
-    probe's verdict decides, and the cached verdict says so."""
+def test_without_ptrace_the_oracle_still_answers_the_real_registers(root: None) -> None:
+    """Where the filters refuse ptrace, the oracle's TRACE rule with no tracer still
+    shows an EPERM as itself: a filter keyed on the probe's own arguments (so the
+    probe says "filtered") is not confirmed for the real call, whose EPERM is then
+    reported as the kernel's; a filter that refuses the real registers is."""
     from seccompat.bpf import ArgCmp, Filter, Op, Rule
 
     def body(frozen: str) -> tuple[Any, str]:
@@ -164,13 +166,18 @@ def test_without_an_exact_oracle_the_probes_verdict_stands(root: None) -> None:
 
     if classify("faccessat2").status.value != "available":
         pytest.skip("faccessat2 is already refused here (an outer filter)")
-    rule = Rule(Action.errno(errno.EPERM), (ArgCmp(0, Op.EQ, 2**64 - 1),))
-    rules: dict[str, Action | list[Rule]] = {"faccessat2": [rule], "ptrace": Action.errno(1)}
-    flt = Filter.simple(Action.allow(), rules)
-    with reachable_dir() as base, immutable_file(base) as frozen:
-        got, evidence = in_child(body, str(frozen), filter=flt).get()
-    assert got == ("PermissionError", errno.EPERM)  # the emulation's own answer
-    assert "no exact oracle here (ptrace: Operation not permitted)" in evidence
+    keyed = Rule(Action.errno(errno.EPERM), (ArgCmp(0, Op.EQ, 2**64 - 1),))
+    for rules, confirmed in (
+            ({"faccessat2": [keyed], "ptrace": Action.errno(1)}, False),
+            ({"faccessat2": Action.errno(errno.EPERM), "ptrace": Action.errno(1)}, True)):
+        flt = Filter.simple(Action.allow(), rules)  # type: ignore[arg-type]
+        with reachable_dir() as base, immutable_file(base) as frozen:
+            got, evidence = in_child(body, str(frozen), filter=flt).get()
+        assert got == ("PermissionError", errno.EPERM)
+        if confirmed:
+            assert "answers EPERM to these very arguments" in evidence
+        else:
+            assert evidence == ""  # not the filters' EPERM: no fallback ran
 
 
 def test_copy_into_an_immutable_file_is_eperm(tmp_path: Path, root: None) -> None:

@@ -18,17 +18,13 @@ highest call the filters allow on this ABI (runc's ENOSYS-stub rule, derived fro
 inside) or has a well-known ENOSYS fallback (``FALLBACKS``).  Everything else the
 profile denies on purpose (mount, kexec_load, ptrace ...) keeps its errno.  The
 filters' answers come from child processes (nothing is asked in-process, so a KILL
-rule cannot take the caller down), from the first of two means that works:
-
-* the filter oracle (:mod:`seccompat._oracle`): exact for every number, nothing
-  run; it needs ptrace(2) of our own child, which older Podman/CRI-O profiles deny;
-* otherwise the classifier's side-effect-free probes (every call of ``FALLBACKS``
-  has one): a probe's EPERM where its arguments must fail first is the filter's.
-  A call without a probe is left alone (never guessed); the runc-stub rule needs
-  the highest allowed number, which only the oracle sees, so it is not applied;
-  and the filters are asked at the probe's arguments only.
-
-Each planned entry names the means that answered it.
+rule cannot take the caller down), by the filter oracle (:mod:`seccompat._oracle`):
+a stacked TRACE rule, with no tracer, answers every number exactly, nothing run,
+except that ENOSYS is ambiguous (no filter, or a filter's ENOSYS); that needs no
+ptrace.  Only the highest allowed number (the runc-stub rule) needs a tracer, and
+only a few calls are traced to find it; where ptrace(2) of our own child is denied
+(the older Podman/CRI-O profiles), it is unknown and that rule is not applied.
+Each planned entry names what answered it.
 
 With the oracle, a call is rewritten only when the filters give it the same errno at
 every argument vector asked (the oracle's magic padding, all zeros, all ones, its
@@ -85,9 +81,9 @@ class ShimEntry:
     number: int
     errno: int | None
     reason: str
-    oracle: str = "ptrace"
-    """What answered: "ptrace" (the filter oracle), "probe" (the call's probe in a
-    child), or "trust" (nothing could; rewritten on the user's word)."""
+    oracle: str = "trace-rule"
+    """What answered: "trace-rule" (the oracle's stacked TRACE rule, no tracer), or
+    "trust" (nothing could; rewritten on the user's word)."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +98,9 @@ class ShimPlan:
     problems: tuple[str, ...] = ()
     compat: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Raw numbers of the rewritten calls on the compat ABIs (i386 on x86_64)."""
-    oracle: str = "ptrace"
-    """The means that answered: "ptrace" or "probe"."""
+    oracle: str = "trace-rule+ptrace"
+    """The means that answered: "trace-rule+ptrace" (the highest allowed call found
+    by tracing), or "trace-rule" (ptrace denied: the highest allowed call unknown)."""
 
     def to_json(self) -> JsonObject:
         def entry(e: ShimEntry) -> JsonObject:
@@ -148,34 +145,35 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None,
     if proc.seccomp_mode() == 0:
         return ShimPlan(native.name, False, None)
     calls = [sc for sc in syscalls(native) if sc.name not in UNFILTERED.get(native.name, ())]
-    # One traced child: every call padded, and each fallback call at the argument
-    # vectors _unconditional needs (the likely rewrites, asked at once).
-    asked = [(sc.number, v) for sc in calls if sc.name in FALLBACKS for v in _vectors(sc.name)]
+    # One child: every call padded, and the likely rewrites (the fallback calls, and
+    # the calls of Linux 5.0 on, where runc's stub rule bites) at the argument vectors
+    # _unconditional needs; then the highest ENOSYS answers traced until one passes.
+    asked = [(sc.number, v) for sc in calls if sc.name in FALLBACKS or sc.since >= (5, 0)
+             for v in _vectors(sc.name)]
     scanned = scan([*((sc.number, ()) for sc in calls), *asked],
-                   pad=[True] * len(calls) + [False] * len(asked))
+                   pad=[True] * len(calls) + [False] * len(asked), trace="highest")
     answers = dict(zip((sc.name for sc in calls), scanned, strict=False))
     at_vectors = dict(zip(asked, scanned[len(calls):], strict=True))
-    oracle = "ptrace"
-    if _ptrace_refused(answers):
-        answers, oracle = _probe_answers([sc.name for sc in calls]), "probe"
-    problems = _problems(answers, oracle)
+    problems = _problems(answers)
     passes = [sc.number for sc in calls if answers[sc.name].kind == "passes"]
-    highest = max(passes) if passes and oracle == "ptrace" else None
+    highest = max(passes) if passes else None
+    oracle = "trace-rule+ptrace" if highest is not None else "trace-rule"
     kv = kernel_version()
     rewrite: list[ShimEntry] = []
+    trusted: list[ShimEntry] = []
     keep: list[ShimEntry] = []
     for sc in calls:
         answer = answers[sc.name]
-        if answer.kind == "unavailable" and trust and wanted is not None and sc.name in wanted:
-            rewrite.append(ShimEntry(sc.name, sc.number, None, "named with --only --trust: "
-                                     f"nothing could ask ({answer.detail})", "trust"))
+        if answer.kind in ("unavailable", "enosys") and trust and wanted is not None \
+                and sc.name in wanted:
+            trusted.append(ShimEntry(sc.name, sc.number, None, "named with --only --trust: "
+                                     f"nothing could tell ({answer.detail})", "trust"))
             continue
-        if answer.kind in ("passes", "unavailable"):
-            continue
+        if answer.kind in ("passes", "unavailable", "enosys"):
+            continue  # allowed, or ENOSYS already (no filter, or a filter's)
         if answer.kind != "errno" or answer.errno == E.ENOSYS:
             how = "already ENOSYS" if answer.kind == "errno" else f"{answer.kind} by a filter"
-            keep.append(ShimEntry(sc.name, sc.number, answer.errno, f"{how}: left alone",
-                                  oracle))
+            keep.append(ShimEntry(sc.name, sc.number, answer.errno, f"{how}: left alone"))
             continue
         if wanted is not None:
             target = sc.name in wanted
@@ -193,11 +191,10 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None,
             target, why = True, f"ENOSYS fallback: {FALLBACKS[sc.name]}"
         else:
             target, why = False, "denied on purpose: no well-known ENOSYS fallback"
-        (rewrite if target else keep).append(ShimEntry(sc.name, sc.number, answer.errno, why,
-                                                       oracle))
-    if oracle == "ptrace":
-        rewrite, conditional = _unconditional(rewrite, at_vectors)
-        keep.extend(conditional)
+        (rewrite if target else keep).append(ShimEntry(sc.name, sc.number, answer.errno, why))
+    rewrite, conditional = _unconditional(rewrite, at_vectors)
+    rewrite += trusted  # on the user's word: no vector can tell either
+    keep.extend(conditional)
     compat = {}
     for abi in COMPAT_ABIS.get(native.name, ()):
         if abi == "x32":
@@ -210,37 +207,6 @@ def plan(*, all_filtered: bool = False, only: Iterable[str] | None = None,
         compat[abi] = tuple(numbers)
     return ShimPlan(native.name, True, highest, tuple(rewrite), tuple(keep), problems, compat,
                     oracle)
-
-
-def _ptrace_refused(answers: dict[str, OracleResult]) -> bool:
-    """Whether the oracle could answer nothing because it may not trace its child
-    (and for no other reason: an outer seccomp supervisor, a refused filter)."""
-    details = {a.detail for a in answers.values() if a.kind == "unavailable"}
-    return len(details) == 1 and len(answers) == sum(
-        a.kind == "unavailable" for a in answers.values()) and next(iter(details)).startswith(
-        ("ptrace:", "cannot make the oracle's child traceable"))
-
-
-def _probe_answers(names: list[str]) -> dict[str, OracleResult]:
-    """The filters' answers as the classifier's probes see them, in child processes;
-    "unavailable" for a call without a probe, or whose verdict is not the filters'."""
-    from .._classifier import Status
-    from .._isolate import classify_isolated
-
-    probed = [n for n in names if n in PROBES]
-    out = {n: OracleResult("unavailable", None, "no side-effect-free probe") for n in names}
-    for v in classify_isolated(probed):
-        if v.status is Status.AVAILABLE:
-            out[v.name] = OracleResult("passes", None, v.evidence)
-        elif v.status in (Status.FILTERED, Status.NOT_IMPLEMENTED) and v.errno is not None:
-            out[v.name] = OracleResult("errno", v.errno, v.evidence)
-        elif v.status is Status.KILLED:
-            out[v.name] = OracleResult("killed", None, v.evidence)
-        elif v.status is Status.TRAPPED:
-            out[v.name] = OracleResult("trapped", None, v.evidence)
-        else:  # gated (a genuine EPERM), unknown: not the filters' answer
-            out[v.name] = OracleResult("unavailable", None, v.evidence)
-    return out
 
 
 #: Argument vectors each planned call is asked about besides the oracle's magic
@@ -268,7 +234,8 @@ def _unconditional(entries: list[ShimEntry], known: dict[tuple[int, tuple[int, .
     missing = [(entry.number, v) for entry, vectors in asked for v in vectors
                if (entry.number, v) not in known]
     if missing:
-        known = {**known, **dict(zip(missing, scan(missing, pad=False), strict=True))}
+        known = {**known, **dict(zip(missing, scan(missing, pad=False, trace="none"),
+                                     strict=True))}
     same, conditional = [], []
     for entry, vectors in asked:
         got = [known[(entry.number, v)] for v in vectors]
@@ -281,14 +248,14 @@ def _unconditional(entries: list[ShimEntry], known: dict[tuple[int, tuple[int, .
     return same, conditional
 
 
-def _problems(answers: dict[str, OracleResult], oracle: str) -> tuple[str, ...]:
+def _problems(answers: dict[str, OracleResult]) -> tuple[str, ...]:
     out = []
     for name in ("seccomp", "prctl"):
         answer = answers.get(name)
-        if answer is not None and answer.kind not in ("passes", "unavailable"):
+        if answer is not None and answer.kind not in ("passes", "unavailable", "enosys"):
             what = errno_name(answer.errno) if answer.errno else answer.kind
             out.append(f"the filters answer {name}() with {what}: the shim cannot be installed")
-    if oracle == "ptrace" and all(a.kind == "unavailable" for a in answers.values()):
+    if all(a.kind == "unavailable" for a in answers.values()):
         detail = next(iter(answers.values())).detail if answers else "nothing to ask"
         if detail.startswith("cannot install a filter"):
             out.append(f"the filters refuse another filter ({detail.split(': ', 1)[-1]}): "
