@@ -40,7 +40,8 @@ from collections.abc import Sequence
 from . import _proc as proc
 from .raw import ctypes_syscall, fast
 
-__all__ = ["ABORT", "CHILD_TIMEOUT", "CLOSE", "OWN_CALLS", "REPORT", "Report", "fork_script"]
+__all__ = ["ABORT", "CHILD_TIMEOUT", "CLOSE", "OWN_CALLS", "REPORT", "Report", "fork_script",
+           "run_script"]
 
 REPORT, CLOSE, ABORT = 1, 2, 4
 #: Seconds a script child may take before SIGALRM ends it.
@@ -181,3 +182,21 @@ class Report:
             while chunk := os.read(fd, 65536):
                 self.feed(chunk)
 
+
+def run_script(steps: Sequence[tuple[int, ...]]) -> tuple[Report, int]:
+    """:func:`fork_script` to the end: what the child reported, and its wait status."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = fork_script(steps, w)
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    report = Report()
+    try:
+        report.read_all(r)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    return report, status

@@ -24,7 +24,7 @@ from . import _forking as forking
 from . import _proc as proc
 from ._classifier import Status, Verdict, cached, probe_result, remember, resolve, unprobed
 from ._classifier import classify as classify_here
-from ._forking import CLOSE, REPORT, Report, fork_script
+from ._forking import CLOSE, REPORT, run_script
 from ._oracle import filter_oracle
 from ._probes import PROBES
 from .errors import ChildFailed
@@ -46,20 +46,7 @@ def run_in_child(batch: list[tuple[int, int, tuple[int, ...], bool]]) -> dict[
     while pending:
         steps = [(REPORT | (CLOSE if returns_fd else 0), nr, *args)
                  for _, nr, args, returns_fd in pending]
-        r, w = os.pipe2(os.O_CLOEXEC)
-        try:
-            pid = fork_script(steps, w)
-        except BaseException:
-            os.close(r)
-            raise
-        finally:
-            os.close(w)
-        report = Report()
-        try:
-            report.read_all(r)
-        finally:
-            os.close(r)
-            _, status = os.waitpid(pid, 0)
+        report, status = run_script(steps)
         before = len(outcomes)
         for step, (result, err, trapped) in report.ended.items():
             outcomes[pending[step][0]] = ("trapped", 0, 0) if trapped else ("ok", result, err)

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import _forking as forking
-from ._forking import ABORT, REPORT, Report, fork_script
+from ._forking import ABORT, REPORT, Report, fork_script, run_script
 from .bpf.compile import compile_filter
 from .bpf.insn import BPF_K, BPF_RET, RET, stmt
 from .bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
@@ -193,18 +193,8 @@ def _untraced(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepa
     """One child with no tracer over *todo* (see :func:`scan`); fills *results*."""
     before = len(results)
     setup, what = _setup(prepared)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    try:
-        pid = fork_script([*setup, *((REPORT, entries[i][0], *entries[i][1]) for i in todo)],
-                          out_w)
-    finally:
-        os.close(out_w)
-    report = Report()
-    try:
-        report.read_all(out_r)
-    finally:
-        os.close(out_r)
-    _, status = os.waitpid(pid, 0)
+    report, status = run_script([*setup, *((REPORT, entries[i][0], *entries[i][1])
+                                           for i in todo)])
     index = [*(-1 for _ in setup), *todo]
     for step, (result, err, trapped) in report.ended.items():
         i = index[step]
