@@ -421,3 +421,32 @@ def test_implausible_runtime_versions_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"outside the versions modelled \(") as info:
         parse_runtime(text)
     assert text in str(info.value)
+
+
+def test_masked_eq_masks_the_datum_as_libseccomp_does() -> None:
+    """SCMP_CMP_MASKED_EQ is (arg & value) == (valueTwo & value) in libseccomp, which
+    runc and crun call: a valueTwo with bits outside the mask still matches."""
+    seccomp = pytest.importorskip("pyseccomp")
+    import tempfile
+
+    from seccompat.bpf.insn import unpack
+
+    text = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                       "syscalls": [{"names": ["kcmp"], "action": "SCMP_ACT_ERRNO",
+                                     "errnoRet": 100, "args": [
+                                         {"index": 0, "value": 0xFF00, "valueTwo": 1000,
+                                          "op": "SCMP_CMP_MASKED_EQ"}]}]})
+    ours = compile_filter(translate(parse(text), "runc:1.1.5", target="x86_64").filter)
+    theirs = seccomp.SyscallFilter(seccomp.ALLOW)
+    theirs.add_rule(seccomp.ERRNO(100), "kcmp", seccomp.Arg(0, seccomp.MASKED_EQ, 0xFF00, 1000))
+    with tempfile.TemporaryFile() as f:
+        theirs.export_bpf(f)
+        f.seek(0)
+        exported = unpack(f.read())
+    x86_64 = AUDIT_ARCH["x86_64"]
+    number = lookup("kcmp", "x86_64").number
+    for value in (0x300, 0x3FF, 0x1300, 0x200, 0, 1000, 0xFFFF):
+        data = SeccompData(number, x86_64, args=(value, 0, 0, 0, 0, 0))
+        assert run(ours, data) == run(exported, data), hex(value)
+    assert run(ours, SeccompData(number, x86_64, args=(0x300, 0, 0, 0, 0, 0))) == \
+        RET.ERRNO | 100

@@ -132,8 +132,9 @@ SCMP_OPS = {"SCMP_CMP_EQ": Op.EQ, "SCMP_CMP_NE": Op.NE, "SCMP_CMP_LT": Op.LT, "S
 
 def arg_cmp(a: ArgSpec) -> ArgCmp:
     """A profile's argument test as the filter IR's comparison."""
-    if a.op == "SCMP_CMP_MASKED_EQ":  # libseccomp: (arg & value) == valueTwo
-        return ArgCmp(a.index, Op.MASKED_EQ, a.value_two, a.value)
+    if a.op == "SCMP_CMP_MASKED_EQ":
+        # libseccomp masks the datum too: (arg & value) == (valueTwo & value)
+        return ArgCmp(a.index, Op.MASKED_EQ, a.value_two & a.value, a.value)
     return ArgCmp(a.index, SCMP_OPS[a.op], a.value)
 
 
