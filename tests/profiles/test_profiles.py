@@ -450,3 +450,43 @@ def test_masked_eq_masks_the_datum_as_libseccomp_does() -> None:
         assert run(ours, data) == run(exported, data), hex(value)
     assert run(ours, SeccompData(number, x86_64, args=(0x300, 0, 0, 0, 0, 0))) == \
         RET.ERRNO | 100
+
+
+def test_the_first_unconditional_rule_wins_as_in_libseccomp() -> None:
+    """libseccomp keeps the first unconditional rule added for a call, over later
+    ones and over every conditional rule: containers-common 2025's setns is allowed
+    under runc (its later, capability-gated EPERM rule never applies)."""
+    seccomp = pytest.importorskip("pyseccomp")
+    import tempfile
+
+    from seccompat.bpf.insn import unpack
+
+    rules = [("setns", "SCMP_ACT_ALLOW", None, []), ("setns", "SCMP_ACT_ERRNO", 1, []),
+             ("read", "SCMP_ACT_ERRNO", 6, [{"index": 1, "value": 2, "op": "SCMP_CMP_EQ"}]),
+             ("read", "SCMP_ACT_ERRNO", 5, []), ("chdir", "SCMP_ACT_ERRNO", 7, []),
+             ("chdir", "SCMP_ACT_KILL", None, [])]
+    text = json.dumps({"defaultAction": "SCMP_ACT_TRAP", "architectures": ["SCMP_ARCH_X86_64"],
+                       "syscalls": [{"names": [n], "action": a, "args": args,
+                                     **({"errnoRet": e} if e is not None else {})}
+                                    for n, a, e, args in rules]})
+    translation = translate(parse(text), "runc:1.1.5", target="x86_64")
+    ours = compile_filter(translation.filter)
+    theirs = seccomp.SyscallFilter(seccomp.TRAP)
+    actions = {"SCMP_ACT_ALLOW": seccomp.ALLOW, "SCMP_ACT_KILL": seccomp.KILL}
+    for name, action, err, args in rules:
+        act = seccomp.ERRNO(err) if action == "SCMP_ACT_ERRNO" else actions[action]
+        theirs.add_rule(act, name, *(seccomp.Arg(a["index"], seccomp.EQ, a["value"])
+                                     for a in args))
+    with tempfile.TemporaryFile() as f:
+        theirs.export_bpf(f)
+        f.seek(0)
+        exported = unpack(f.read())
+    x86_64 = AUDIT_ARCH["x86_64"]
+    for name in ("setns", "read", "chdir"):
+        number = lookup(name, "x86_64").number
+        for registers in ((0, 0, 0, 0, 0, 0), (0, 2, 0, 0, 0, 0)):
+            data = SeccompData(number, x86_64, args=registers)
+            assert run(ours, data) == run(exported, data), (name, registers)
+    setns = explain(translation, arch("x86_64"), ["setns"])[0]
+    assert setns.action == Action.allow()
+    assert [d.reason for d in translation.outcomes["setns"].dropped] == [DropReason.SHADOWED]

@@ -52,6 +52,9 @@ class DropReason(str, enum.Enum):
     """No ABI has a call by that name."""
     LIBSECCOMP_TOO_OLD = "libseccomp does not know it"
     """The call exists, but the runtime's libseccomp cannot name it."""
+    SHADOWED = "an unconditional rule for this call comes first"
+    """libseccomp keeps the first unconditional rule added for a call, and it
+    outranks every conditional one: this rule never applies."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,7 @@ def _abi_rules(abi: Arch, rules: list[SyscallRule], rt: Runtime, default: Action
     """The low-level runtime's rules on one ABI, by number, and the highest number
     named (the stub's bound); *outcomes* (the host ABI's) records which rules apply."""
     table: dict[int, list[Rule]] = {}
+    unconditional: set[int] = set()  # numbers an unconditional rule already decides
     highest = -1
     for rule in rules:
         action = _action(rule.action, rule.errno_ret, rt, f"{rule.path}.action")
@@ -246,7 +250,19 @@ def _abi_rules(abi: Arch, rules: list[SyscallRule], rt: Runtime, default: Action
             highest = max(highest, sc.number)
             if action == default:
                 continue  # runc and crun skip rules equal to the default
-            for group in _conditions(rule):
+            groups = _conditions(rule)
+            if sc.number in unconditional:
+                dropped.setdefault(name, []).append(Dropped(rule.path, DropReason.SHADOWED))
+                continue
+            if groups == [()]:
+                # libseccomp: the first unconditional rule wins, over every other
+                unconditional.add(sc.number)
+                table[sc.number] = []
+                if outcomes is not None:
+                    for path, _ in outcomes.get(name, Outcome(())).rules:
+                        dropped.setdefault(name, []).append(Dropped(path, DropReason.SHADOWED))
+                    outcomes[name] = Outcome(())
+            for group in groups:
                 table.setdefault(sc.number, []).append(Rule(action, group))
                 if outcomes is not None:
                     prev = outcomes.get(name, Outcome(()))

@@ -34,7 +34,8 @@ CHECKS: dict[str, tuple[str, str]] = {
     "SC201": ("warning", "unknown syscall name"),
     "SC202": ("note", "names an older libseccomp cannot resolve"),
     "SC301": ("warning", "overlapping argument rules with different actions"),
-    "SC302": ("warning", "one call, several unconditional rules with different actions"),
+    "SC302": ("warning", "a rule that never applies: an unconditional rule for the call comes "
+                         "first"),
     "SC401": ("warning", "no architectures: only the native ABI is covered"),
     "SC402": ("warning", "x86_64 covered without its i386 or x32 ABI"),
     "SC501": ("error", "errnoRet on an action other than ERRNO or TRACE"),
@@ -209,18 +210,21 @@ def _overlaps(tr: Translation, conditional: set[str]) -> Iterable[Finding]:
     seen: set[tuple[str, str]] = set()
     for name, outcome in sorted(tr.outcomes.items()):
         rules = outcome.rules
+        first = next(((p, r) for p, r in rules if not r.conditions), None)
+        for gone in outcome.dropped:
+            if gone.reason is not DropReason.SHADOWED or first is None or \
+                    gone.path in conditional or (first[0], gone.path) in seen:
+                continue
+            seen.add((first[0], gone.path))
+            yield Finding("SC302", gone.path, f"{name}: {_short(first[1].action)} ({first[0]}) "
+                          "comes first, and libseccomp keeps the first unconditional rule for a "
+                          "call over every other: this rule never applies",
+                          "keep one rule per call")
         for i, (path_a, a) in enumerate(rules):
             for path_b, b in rules[i + 1:]:
                 if a.action == b.action or (path_a, path_b) in seen:
                     continue
-                if not a.conditions and not b.conditions:
-                    if path_a in conditional or path_b in conditional:
-                        continue
-                    seen.add((path_a, path_b))
-                    yield Finding("SC302", path_b, f"{name}: {_short(a.action)} ({path_a}) and "
-                                  f"{_short(b.action)} both apply; the more restrictive wins",
-                                  "keep one rule per call")
-                elif a.conditions and b.conditions and satisfiable(a.conditions, b.conditions):
+                if a.conditions and b.conditions and satisfiable(a.conditions, b.conditions):
                     seen.add((path_a, path_b))
                     yield Finding("SC301", path_b, f"{name}: argument rules {path_a} "
                                   f"({_short(a.action)}) and {path_b} ({_short(b.action)}) can "
