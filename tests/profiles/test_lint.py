@@ -205,3 +205,18 @@ def test_advice_is_what_the_engine_honours(runtime: str, advice: str) -> None:
         if "no profile change" in advice:
             assert "seccompat shim" in f.fix
             assert "defaultErrnoRet" not in f.fix
+
+
+def test_errno_zero_is_accepted_as_runc_accepts_it_and_reported() -> None:
+    """runc takes errnoRet 0 as ERRNO(0): the call returns 0 without running."""
+    from seccompat.bpf import compile_filter
+    from seccompat.bpf.emulate import SeccompData, run
+    from seccompat.bpf.insn import RET
+    from seccompat.profiles import parse, translate
+    from seccompat.syscalls import AUDIT_ARCH, lookup
+
+    text = _profile({"names": ["chdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0})
+    assert _codes(text)["SC503"][0].startswith("syscalls[0].errnoRet: errno 0")
+    program = compile_filter(translate(parse(text), "runc:1.1.5", target="x86_64").filter)
+    data = SeccompData(lookup("chdir", "x86_64").number, AUDIT_ARCH["x86_64"])
+    assert run(program, data) == RET.ERRNO | 0

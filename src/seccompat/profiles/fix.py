@@ -34,7 +34,7 @@ from .complement import Group, complement, falls_to_default, unconditional
 from .conversion import SCMP_OPS
 from .edit import append_items, set_in_elements, set_member, spans
 from .explain import Reason
-from .model import Profile, SyscallRule, parse
+from .model import Profile, SyscallRule, errno_or_eperm, parse
 from .proof import Proof, explained, prove
 from .runtimes import Runtime, parse_runtime
 
@@ -111,9 +111,9 @@ def _unknown_to_profile(profile: Profile, abis: list[Arch], keep: Iterable[str])
 def _like_the_default(profile: Profile) -> set[int]:
     """The positions of the rules equal to the default (ERRNO with its errno), which
     runc and crun skip: with the default moved to ENOSYS they would start to apply."""
-    old = profile.default_errno or 1
+    old = errno_or_eperm(profile.default_errno)
     return {_index(rule) for rule in profile.syscalls
-            if rule.action == "SCMP_ACT_ERRNO" and (rule.errno_ret or 1) == old}
+            if rule.action == "SCMP_ACT_ERRNO" and errno_or_eperm(rule.errno_ret) == old}
 
 
 def _index(rule: SyscallRule) -> int:
@@ -163,7 +163,7 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
     if profile.default_action != "SCMP_ACT_ERRNO":
         raise FixError(f"the default is {profile.default_action}: only an ERRNO default "
                        "answers unknown calls with an errno to fix")
-    old_errno = profile.default_errno or 1
+    old_errno = errno_or_eperm(profile.default_errno)
     if old_errno == ENOSYS:
         raise FixError("the default is already ENOSYS: nothing to fix")
     if not rt.keeps_errno_ret:

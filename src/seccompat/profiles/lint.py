@@ -22,7 +22,7 @@ from ..syscalls import Arch, arch, known, lookup, names
 from .argset import satisfiable
 from .conversion import DropReason, Translation, arg_cmp, translate
 from .explain import Reason, explain
-from .model import Profile, ProfileError, SyscallRule
+from .model import Profile, ProfileError, SyscallRule, errno_or_eperm
 from .runtimes import Runtime, libseccomp_release
 
 __all__ = ["CHECKS", "Finding", "lint"]
@@ -40,6 +40,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "SC402": ("warning", "x86_64 covered without its i386 or x32 ABI"),
     "SC501": ("error", "errnoRet on an action other than ERRNO or TRACE"),
     "SC502": ("warning", "errno above 4095"),
+    "SC503": ("warning", "errno 0: the call returns success without running"),
     "SC601": ("warning", "a rule that can never match"),
     "SC602": ("note", "a rule equal to the default action has no effect"),
 }
@@ -97,6 +98,9 @@ def _errno_checks(profile: Profile) -> Iterable[Finding]:
     if profile.default_errno is not None and profile.default_errno > 4095:
         yield Finding("SC502", "defaultErrnoRet", f"errno {profile.default_errno} is above "
                       "4095: the kernel returns 4095", "use an errno below 4096")
+    if profile.default_errno == 0:
+        yield Finding("SC503", "defaultErrnoRet", "errno 0: every unlisted call returns 0 "
+                      "without running, as if it succeeded", "use a real errno (EPERM, ENOSYS)")
     for rule in profile.syscalls:
         if rule.errno_ret is None:
             continue
@@ -107,6 +111,10 @@ def _errno_checks(profile: Profile) -> Iterable[Finding]:
             yield Finding("SC502", f"{rule.path}.errnoRet", f"errno {rule.errno_ret} is above "
                           "4095 (MAX_ERRNO): the kernel returns 4095",
                           "use an errno below 4096")
+        elif rule.errno_ret == 0:
+            yield Finding("SC503", f"{rule.path}.errnoRet", "errno 0: ERRNO(0) makes the call "
+                          "return 0 without running it, so the program believes it succeeded",
+                          "use a real errno (EPERM, ENOSYS) or allow the call")
 
 
 def _dead_rules(profile: Profile, default: str, default_errno: int | None,
@@ -121,7 +129,8 @@ def _dead_rules(profile: Profile, default: str, default_errno: int | None,
         if cmps and len(set(indices)) == len(indices) and not satisfiable(cmps):
             yield Finding("SC601", f"{rule.path}.args", "no argument values meet all these "
                           "comparisons: the rule never matches", "fix or remove the comparisons")
-        same = rule.action == default and (rule.errno_ret or 1) == (default_errno or 1)
+        same = rule.action == default and \
+            errno_or_eperm(rule.errno_ret) == errno_or_eperm(default_errno)
         if same and not rule.args and rule.includes.empty and rule.excludes.empty:
             yield Finding("SC602", f"{rule.path}.action", "the rule gives what the default "
                           "gives; runc and crun skip it", "remove the rule")

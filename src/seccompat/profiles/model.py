@@ -27,7 +27,7 @@ from ..syscalls import Arch, arch, find
 _T = TypeVar("_T")
 
 __all__ = ["ACTIONS", "OPS", "ArgSpec", "Condition", "Profile", "ProfileError", "SyscallRule",
-           "load", "parse"]
+           "errno_or_eperm", "load", "parse"]
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",
@@ -123,6 +123,12 @@ class Profile:
         return frozenset(n for rule in self.syscalls for n in rule.names)
 
 
+def errno_or_eperm(value: int | None) -> int:
+    """The errno an ERRNO action returns: *value*, or EPERM when none is given (as
+    runc and crun fill it); 0 stays 0."""
+    return E.EPERM if value is None else value
+
+
 def _type(value: object, kind: type[_T], path: str, what: str) -> _T:
     if isinstance(value, bool) and kind is int:
         raise ProfileError(path, f"{what} must be a number, not a boolean")
@@ -140,8 +146,10 @@ def _errno(value: object, path: str) -> int:
             raise ProfileError(path, f"unknown errno name {value!r}: use a name like EPERM")
         return number
     value = _type(value, int, path, "an errno")
-    if not 0 < value <= 0xFFFF:
-        raise ProfileError(path, f"errno {value} is outside 1..65535 (the kernel caps at 4095)")
+    if not 0 <= value <= 0xFFFF:
+        # (0 is accepted, as runc accepts it: ERRNO(0) returns 0 without running the
+        # call, which lint reports)
+        raise ProfileError(path, f"errno {value} is outside 0..65535 (the kernel caps at 4095)")
     return int(value)
 
 

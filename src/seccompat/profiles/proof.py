@@ -14,7 +14,7 @@ from ..syscalls import Arch
 from .argset import TOP as _TOP
 from .conversion import translate
 from .explain import Explanation, Reason, describe, explain
-from .model import Profile
+from .model import Profile, errno_or_eperm
 from .runtimes import ALL_CAPS, Runtime
 
 __all__ = ["CONFIGS", "Proof", "explained", "prove"]
@@ -178,7 +178,7 @@ def prove(original: Profile, before: dict[str, list[Explanation]], fixed: Profil
     that got the old default may now get ENOSYS.
     """
     proof = Proof([f"{runtime.label()} on {abi.name}, {label}" for label, _ in CONFIGS])
-    old_errno = original.default_errno or 1
+    old_errno = errno_or_eperm(original.default_errno)
     seen: dict[tuple[object, ...], tuple[int, ...] | None] = {}
 
     def difference(a: Explanation, b: Explanation,
