@@ -14,18 +14,12 @@ traceback, or how it died) comes back pickled on a pipe.
 
 from __future__ import annotations
 
-import contextlib
 import errno as E
 import os
-import pickle
 import signal
 import stat
-import struct
 import sys
-import traceback
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from .errors import SeccompatError
 
@@ -132,15 +126,17 @@ def _forward(pid: int, sig: int) -> None:
         pass
 
 
-@dataclass
 class ChildResult:
     """How a :func:`call_in_child` child ended: the function's value, the traceback
-    it raised, or the signal or exit status it died of before reporting."""
+    it raised, or the signal or exit status it died of before reporting.  (A plain
+    class: ``seccompat run``'s fast path imports this module, not dataclasses.)"""
 
-    value: object = None
-    error: str | None = None
-    signal: int | None = None
-    exit_status: int | None = None
+    def __init__(self, value: object = None, error: str | None = None,
+                 signal: int | None = None, exit_status: int | None = None) -> None:
+        self.value = value
+        self.error = error
+        self.signal = signal
+        self.exit_status = exit_status
 
 
 def call_in_child(fn: Callable[[], object], program: tuple[Insn, ...] | None = None,
@@ -151,6 +147,12 @@ def call_in_child(fn: Callable[[], object], program: tuple[Insn, ...] | None = N
     For Python code that must run under a filter (the pytest plugin's marked tests,
     the test suite's children); the value and a raised exception's traceback come
     back, and a death is reported as the signal or the exit status."""
+    import contextlib
+    import pickle
+    import struct
+    import traceback
+    import warnings
+
     from .bpf.load import install
 
     r, w = os.pipe2(os.O_CLOEXEC)
