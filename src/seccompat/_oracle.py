@@ -1,10 +1,9 @@
 """The filter oracle: what the installed filters do to a call, without making it.
 
 A forked child stacks one more filter that returns SECCOMP_RET_TRACE for exactly
-the calls asked about (their numbers and all six argument values; spare slots
-carry magic values, so that a later unrelated call whose unused registers still
-hold them cannot match), and the parent traces the child with
-PTRACE_O_TRACESECCOMP.  The kernel runs every filter and keeps the most
+the calls asked about (keyed on argument values too where the child could make the
+same call itself; spare slots carry magic values), and the parent traces the child
+with PTRACE_O_TRACESECCOMP.  The kernel runs every filter and keeps the most
 restrictive action:
 
 * a PTRACE_EVENT_SECCOMP stop: no older filter answered with ERRNO, TRAP or KILL
@@ -204,10 +203,7 @@ def _untraced(entries: list[tuple[int, tuple[int, ...]]], todo: list[int], prepa
             "errno", err, "an older filter's ERRNO ranks above TRACE") if err else \
             OracleResult("unavailable", None, f"the call ran ({result}): no filter saw it")
     if os.WIFSIGNALED(status) and report.begun is not None and index[report.begun] >= 0:
-        dead = os.WTERMSIG(status)
-        results[index[report.begun]] = _KILLED if dead == signal.SIGSYS else OracleResult(
-            "unavailable", None, f"the call did not return within {forking.CHILD_TIMEOUT} s"
-            if dead == signal.SIGALRM else f"the child died of signal {dead}")
+        results[index[report.begun]] = _death(os.WTERMSIG(status))
     if report.aborted is not None:
         _refused(report.aborted, what, todo, results)
     return len(results) > before
@@ -319,11 +315,18 @@ def _trace(pid: int, out: int, report: Report, index: list[int],
                 if err else OracleResult("unavailable", None, "the call ran: no filter saw it")
     now = current()
     if os.WIFSIGNALED(status) and now is not None and now not in results:
-        dead = os.WTERMSIG(status)
-        results[now] = _KILLED if dead == signal.SIGSYS else OracleResult(
-            "unavailable", None, f"the call did not return within {forking.CHILD_TIMEOUT} s"
-            if dead == signal.SIGALRM else f"the child died of signal {dead}")
+        results[now] = _death(os.WTERMSIG(status))
     return len(results) > before
+
+
+def _death(sig: int) -> OracleResult:
+    """What a child's death by *sig* during a call says: SIGSYS is an older KILL;
+    SIGALRM, the child's deadline, a call held; anything else, nothing."""
+    if sig == signal.SIGSYS:
+        return _KILLED
+    return OracleResult("unavailable", None,
+                        f"the call did not return within {forking.CHILD_TIMEOUT} s"
+                        if sig == signal.SIGALRM else f"the child died of signal {sig}")
 
 
 def _skip(pid: int) -> bool:

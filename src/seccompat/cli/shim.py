@@ -71,20 +71,15 @@ def run(args: argparse.Namespace) -> int:
         shim = plan(all_filtered=args.all_filtered, only=only, trust=args.trust)
     except LookupError as exc:
         raise UsageError(exc.args[0]) from None
-    try:
-        ready = prepare(shim)  # every check, before anything runs (--dry-run too)
-    except ShimError as exc:
-        ready = None
-        failure: ShimError | None = exc
-    else:
-        failure = None
     if args.dry_run:
         if args.format == "json":
             print_json(shim.to_json())
         else:
             _print_plan(shim)
-    if failure is not None:
-        print(f"seccompat: the shim cannot be installed: {failure}", file=sys.stderr)
+    try:
+        ready = prepare(shim)  # every check, before anything runs (--dry-run too)
+    except ShimError as exc:
+        print(f"seccompat: the shim cannot be installed: {exc}", file=sys.stderr)
         return EXIT_OURS
     if args.dry_run:
         return 0

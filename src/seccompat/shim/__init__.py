@@ -26,9 +26,8 @@ only a few calls are traced to find it; where ptrace(2) of our own child is deni
 (the older Podman/CRI-O profiles), it is unknown and that rule is not applied.
 Each planned entry names what answered it.
 
-With the oracle, a call is rewritten only when the filters give it the same errno at
-every argument vector asked (the oracle's magic padding, all zeros, all ones, its
-probe): an outer
+A call is rewritten only when the filters give it the same errno at every argument
+vector asked (the oracle's magic padding, all zeros, all ones, its probe): an outer
 rule keyed on arguments ("EPERM when flags != 0") allows some calls, which an
 unconditional ENOSYS would break, so such a call is left alone.  A rule keyed on
 values none of those vectors has is not seen.  An outer filter that hands calls to
