@@ -24,6 +24,7 @@ __all__ = [
     "capable",
     "container_hints",
     "fs_ids",
+    "fs_uid",
     "fs_magic",
     "has_capability",
     "in_initial_group",
@@ -130,10 +131,15 @@ def _id_field(key: bytes, index: int) -> int | None:
     return None if value is None else int(value.split()[index])
 
 
+def fs_uid() -> int | None:
+    """The filesystem uid (proc(5) ``Uid:`` fourth field); None when /proc cannot say."""
+    return _id_field(b"Uid", 3)
+
+
 def fs_ids() -> tuple[int, int]:
     """The filesystem uid and gid (proc(5) ``Uid:``/``Gid:`` fourth field): what the
     kernel checks file permissions with (the effective ids where /proc cannot say)."""
-    uid, gid = _id_field(b"Uid", 3), _id_field(b"Gid", 3)
+    uid, gid = fs_uid(), _id_field(b"Gid", 3)
     return (uid, gid) if uid is not None and gid is not None else (os.geteuid(), os.getegid())
 
 

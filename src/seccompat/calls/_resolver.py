@@ -85,7 +85,7 @@ import errno as E
 import os
 import stat
 
-from .._proc import PROC_SUPER_MAGIC, fs_magic, mount_id, procfs_trusted
+from .._proc import PROC_SUPER_MAGIC, fs_magic, fs_uid, mount_id, procfs_trusted
 from ._kernel import os_dir_fd
 
 __all__ = ["RETRIES", "resolve_open"]
@@ -376,11 +376,10 @@ def _may_follow(link: int, parent: int) -> None:
 
 def _fsuid() -> int:
     """This thread's file-system uid (the id may_follow_link compares)."""
-    with open("/proc/thread-self/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"Uid:"):
-                return int(line.split()[4])
-    raise _err(E.EACCES)  # cannot tell: refuse, as the kernel would for a stranger
+    uid = fs_uid()
+    if uid is None:
+        raise _err(E.EACCES)  # cannot tell: refuse, as the kernel would for a stranger
+    return uid
 
 
 def _protected_symlinks() -> bool:
