@@ -23,11 +23,18 @@ $(VENV)/.test: $(VENV)/.package | system-deps
 	touch $@
 
 # The tests compare our compiler with libseccomp through pyseccomp, which loads the
-# system's libseccomp.so.2: install it where it is missing (as root, Debian's package).
+# system's libseccomp.so.2, and check the model against the real engines (tests/engines):
+# install what is missing (as root, Debian's packages).
+ENGINES := runc crun podman containerd dockerd
 system-deps:
-	@if ! ldconfig -p | grep -q 'libseccomp\.so\.2 '; then \
-		echo "installing libseccomp2: the tests compare our BPF with libseccomp's (pyseccomp)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp2; \
+	@missing=""; \
+	ldconfig -p | grep -q 'libseccomp\.so\.2 ' || missing="$$missing libseccomp2"; \
+	for e in $(ENGINES); do command -v $$e >/dev/null || \
+		missing="$$missing $$(echo $$e | sed 's/^dockerd$$/docker.io/')"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing: libseccomp for pyseccomp, the engines for tests/engines"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$$missing >/dev/null; \
 	fi
 
 demo: $(VENV)/.package

@@ -127,6 +127,16 @@ def _compare(asm: _Assembler, cmp: ArgCmp, le: bool, true: int, false: int) -> i
     hi_off, lo_off = _arg_offsets(cmp.index, le)
     hi, lo = cmp.value >> 32, cmp.value & 0xFFFFFFFF
     op = cmp.op
+    if cmp.width == 32:  # libseccomp on a 32-bit ABI: the low word alone
+        if op is Op.MASKED_EQ:
+            asm.branch(BPF_JEQ, lo, true, false)
+            asm.emit(stmt(BPF_ALU | BPF_AND | BPF_K, cmp.mask))
+        elif op in (Op.EQ, Op.NE):
+            asm.branch(BPF_JEQ, lo, *((true, false) if op is Op.EQ else (false, true)))
+        else:
+            asm.branch(BPF_JGT if op in (Op.GT, Op.LE) else BPF_JGE, lo,
+                       *((true, false) if op in (Op.GT, Op.GE) else (false, true)))
+        return asm.emit(stmt(_LD_ABS, lo_off))
     if op is Op.MASKED_EQ:
         m_hi, m_lo = cmp.mask >> 32, cmp.mask & 0xFFFFFFFF
         # (arg & mask) == value: a value bit outside the mask can never match.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import errno as _errno
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..syscalls import Arch, arch, lookup
 from .insn import RET, action_name, action_precedence
@@ -138,7 +138,9 @@ class Op(str, enum.Enum):
 
 @dataclass(frozen=True)
 class ArgCmp:
-    """``args[index] OP value`` on the full 64-bit argument (unsigned).
+    """``args[index] OP value`` on the full 64-bit argument (unsigned), or with
+    *width* 32 on its low word only, as libseccomp compares on a 32-bit ABI (x86,
+    x32, arm ...: the upper words of seccomp_data's arguments are not looked at).
 
     MASKED_EQ is ``(args[index] & mask) == value``.
     """
@@ -147,17 +149,26 @@ class ArgCmp:
     op: Op
     value: int
     mask: int = 0xFFFFFFFFFFFFFFFF
+    width: int = 64
 
     def __post_init__(self) -> None:
         if not 0 <= self.index <= 5:
             raise ValueError(f"argument index {self.index} out of range 0..5")
+        if self.width not in (32, 64):
+            raise ValueError(f"comparison width {self.width}: 32 or 64")
         for what, v in (("value", self.value), ("mask", self.mask)):
-            if not 0 <= v < 2**64:
-                raise ValueError(f"comparison {what} {v} out of range 0..2**64-1")
+            if not 0 <= v < 1 << self.width:
+                raise ValueError(f"comparison {what} {v} out of range 0..2**{self.width}-1")
+
+    def narrowed(self) -> ArgCmp:
+        """The comparison libseccomp emits on a 32-bit ABI: value and mask cut to
+        their low words, the argument's low word compared."""
+        m32 = 0xFFFFFFFF
+        return replace(self, value=self.value & m32, mask=self.mask & m32, width=32)
 
     def matches(self, arg: int) -> bool:
         """Evaluate on a 64-bit argument value (the reference semantics)."""
-        a, op, value = arg & 0xFFFFFFFFFFFFFFFF, self.op, self.value
+        a, op, value = arg & ((1 << self.width) - 1), self.op, self.value
         if op is Op.EQ:
             return a == value
         if op is Op.NE:

@@ -12,7 +12,7 @@ from ..profiles import parse_runtime
 from ..profiles.fix import FixError, FixResult, fix
 from ..profiles.model import read
 from .output import UsageError, name_list, print_json
-from .profile_args import target_options, usage_errors
+from .profile_args import add_libseccomp_arg, target_options, usage_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ def register(sub: Subcommands) -> None:
                    help="where to write the fixed profile ('-' for stdout)")
     p.add_argument("--runtime", metavar="R", help="the runtime that will load it (default: "
                    "current runc, behind current Docker for a Docker-format profile)")
+    add_libseccomp_arg(p)
     p.add_argument("--arch", metavar="A", help="ABI to prove on (default: this machine's)")
     p.add_argument("--kernel", metavar="X.Y", help="host kernel for minKernel conditions")
     p.add_argument("--keep", action="append", default=[], metavar="NAME",
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     keep = name_list(args.keep)
     abi, kernel = target_options(args)
     with usage_errors(args.profile):
-        runtime = parse_runtime(args.runtime)
+        runtime = parse_runtime(args.runtime, args.libseccomp)
         text = read(args.profile)
         try:
             result = fix(text, runtime, target=abi, kernel=kernel, keep=keep)

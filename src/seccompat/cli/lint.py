@@ -9,7 +9,7 @@ from .. import __version__
 from ..profiles import load, parse_runtime
 from ..profiles.lint import CHECKS, Finding, lint
 from .output import print_json, table
-from .profile_args import caps_option, target_options, usage_errors
+from .profile_args import add_libseccomp_arg, caps_option, target_options, usage_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--runtime", action="append", metavar="R",
                    help="check under this runtime too (repeatable; default: current runc, "
                         "behind current Docker for a Docker-format profile)")
+    add_libseccomp_arg(p)
     p.add_argument("--arch", metavar="A", help="ABI to check (default: this machine's)")
     p.add_argument("--kernel", metavar="X.Y", help="host kernel for minKernel conditions")
     p.add_argument("--caps", default="default", metavar="default|all|LIST",
@@ -64,7 +65,7 @@ def _sarif(path: str, findings: list[Finding]) -> JsonObject:
 def run(args: argparse.Namespace) -> int:
     abi, kernel = target_options(args)
     with usage_errors(args.profile):
-        runtimes = [parse_runtime(r) for r in args.runtime or [None]]
+        runtimes = [parse_runtime(r, args.libseccomp) for r in args.runtime or [None]]
         profile = load(args.profile)
     caps = caps_option(args.caps, runtimes[0].engine)
     findings = lint(profile, runtimes, target=abi, kernel=kernel, caps=caps)

@@ -27,11 +27,19 @@ def add_profile_args(p: argparse.ArgumentParser, profile: str = "positional",
         p.add_argument("--arch", metavar="A", help=f"{arch_help}, as the runtime installs the "
                        "filter on a host of that ABI (default: this machine's)")
     p.add_argument("--runtime", metavar="R", help="NAME:VERSION[+NAME:VERSION] with NAME in "
-                   "docker, podman, runc, crun (default: current runc)")
+                   "docker, podman, containerd, runc, crun (default: current runc)")
+    add_libseccomp_arg(p)
     p.add_argument("--kernel", metavar="X.Y",
                    help="host kernel for minKernel conditions (default: the running one)")
     p.add_argument("--caps", default="default", metavar="default|all|LIST",
                    help="capabilities for includes/excludes (default: the engine's set)")
+
+
+def add_libseccomp_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--libseccomp", metavar="VERSION|host",
+                   help="the libseccomp the runtime links, where not its release's own: a "
+                        "version (2.5.4), or host, this machine's libseccomp.so.2 (as "
+                        "distribution packages link it)")
 
 
 def caps_option(text: str, engine: str | None) -> tuple[str, ...]:
@@ -81,6 +89,6 @@ def translated(args: argparse.Namespace, path: str | None = None,
     path = path or args.profile
     abi, kernel = target_options(args)
     with usage_errors(path):
-        runtime = parse_runtime(runtime_text or args.runtime)
+        runtime = parse_runtime(runtime_text or args.runtime, args.libseccomp)
         caps = caps_option(args.caps, runtime.engine)
         return translate(load(path), runtime, target=abi, kernel=kernel, caps=caps), abi

@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no command given (seccompat run [OPTIONS] -- CMD ...)")
     if args.profile is not None:
         return _run_profile(args, command)
-    if args.runtime is not None or args.kernel is not None or args.caps != "default":
-        raise UsageError("--runtime, --kernel and --caps apply to --profile")
+    if args.runtime is not None or args.kernel is not None or args.caps != "default" or \
+            args.libseccomp is not None:
+        raise UsageError("--runtime, --libseccomp, --kernel and --caps apply to --profile")
     newer_than = None
     if args.deny_newer_than is not None:
         try:
@@ -115,6 +116,7 @@ def _run_profile(args: argparse.Namespace, command: list[str]) -> int:
         print(f"seccompat: {description}", file=sys.stderr)
     packed = pack(program)
     numbers = {name: lookup(name).number for name in ("seccomp", "prctl")}
-    store(cache_key(args.profile, args.runtime, args.kernel, args.caps),
-          (packed, tr.warnings, description, numbers))
+    if args.libseccomp is None:  # the fast path takes no --libseccomp (host's can change)
+        store(cache_key(args.profile, args.runtime, args.kernel, args.caps),
+              (packed, tr.warnings, description, numbers))
     return launch(command, packed)

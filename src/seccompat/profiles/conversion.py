@@ -31,10 +31,11 @@ from errno import ENOSYS, EPERM
 
 from ..bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
 from ..syscalls import Arch, arch, find, known, native_arch
-from .model import ArgSpec, Condition, Profile, ProfileError, SyscallRule
-from .runtimes import DEFAULT_CAPS, Runtime, parse_runtime
+from .model import ArgSpec, Condition, Profile, ProfileError, SyscallRule, oci_view
+from .runtimes import DEFAULT_CAPS, IPC, MULTIPLEXED_ABIS, SOCKETCALL, Runtime, parse_runtime
 
-__all__ = ["SCMP_OPS", "DropReason", "Dropped", "Outcome", "Translation", "arg_cmp", "translate"]
+__all__ = ["SCMP_OPS", "DropReason", "Dropped", "Outcome", "Translation", "arg_cmp", "as_read",
+           "translate"]
 
 _GOARCH = {"x86_64": "amd64", "x86": "386", "aarch64": "arm64", "arm": "arm",
            "ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "riscv64": "riscv64",
@@ -112,12 +113,19 @@ def _applies(cond: Condition, caps: set[str], goarch: str, kernel: tuple[int, in
     return bool(engine == "docker" and cond.min_kernel and kernel >= cond.min_kernel)
 
 
+_MAX_ERRNO = 4095  # libseccomp's _seccomp_action_valid: ERRNO data below MAX_ERRNO
+
+
 def _action(rule_action: str, errno_ret: int | None, runtime: Runtime, path: str) -> Action:
     if errno_ret is not None and rule_action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE") \
             and runtime.low == "crun":
         raise ProfileError(path, "crun refuses errnoRet on an action other than ERRNO or TRACE: "
                                  "remove it")
     if rule_action == "SCMP_ACT_ERRNO":
+        if errno_ret is not None and errno_ret >= _MAX_ERRNO:
+            raise ProfileError(path, f"libseccomp refuses ERRNO({errno_ret}) (it takes 0 to "
+                                     f"{_MAX_ERRNO - 1}): {runtime.label()} fails to start the "
+                                     "container")
         return Action.errno(errno_ret if errno_ret is not None else EPERM)
     if rule_action == "SCMP_ACT_TRACE":
         return Action.trace(errno_ret if errno_ret is not None else EPERM)
@@ -150,16 +158,32 @@ def _conditions(rule: SyscallRule) -> list[tuple[ArgCmp, ...]]:
     return [tuple(cmps)]
 
 
+def as_read(profile: Profile, runtime: Runtime | str | None
+            ) -> tuple[Runtime, Profile, list[str]]:
+    """The runtime and the profile it reads: with no runtime named, a Docker-format
+    profile goes through current Docker; a runtime that reads OCI only (runc, crun,
+    ctr) drops Docker's fields (:func:`.model.oci_view`)."""
+    rt = runtime if isinstance(runtime, Runtime) else parse_runtime(runtime)
+    if rt.for_profile(profile) is not rt:
+        return rt.for_profile(profile), profile, [
+            "a Docker-format profile goes through an engine: converted as current Docker "
+            "would"]
+    if profile.docker_format and not rt.reads_docker_format:
+        nameless = next((r for r in profile.syscalls if r.singular), None)
+        if nameless is not None and rt.low == "crun":
+            raise ProfileError(nameless.path, "crun refuses a rule without names (Docker's "
+                                              "old name field is not OCI): use names")
+        profile, lost = oci_view(profile)
+        return rt, profile, [f"{rt.label()} reads the OCI fields only; it drops "
+                             + "; ".join(lost)] if lost else []
+    return rt, profile, []
+
+
 def translate(profile: Profile, runtime: Runtime | str | None = None, *,
               target: str | Arch | None = None, kernel: tuple[int, int] = (6, 18),
               caps: Iterable[str] | None = None) -> Translation:
     """The filter *runtime* installs for *profile* on ABI *target* (default: this one)."""
-    rt = runtime if isinstance(runtime, Runtime) else parse_runtime(runtime)
-    warnings: list[str] = []
-    if rt.for_profile(profile) is not rt:
-        rt = rt.for_profile(profile)
-        warnings.append("a Docker-format profile goes through an engine: converted as "
-                        "current Docker would")
+    rt, profile, warnings = as_read(profile, runtime)
     host = arch(target) if target is not None else native_arch()
     engine = rt.engine or ""
     cap_set = set(caps if caps is not None else DEFAULT_CAPS.get(engine, DEFAULT_CAPS["docker"]))
@@ -226,6 +250,25 @@ def _engine_rules(profile: Profile, rt: Runtime, caps: set[str], goarch: str,
     return rules
 
 
+def _targets(name: str, abi: Arch, groups: list[tuple[ArgCmp, ...]]
+             ) -> list[tuple[str, int, list[tuple[ArgCmp, ...]]]]:
+    """Where libseccomp puts a rule for *name* on *abi*: (call, number, conditions)
+    for the call itself and, for a multiplexed call, for its multiplexer, where
+    argument 0 becomes the call's code (a test of the call's own argument 0 is lost)."""
+    out = []
+    sc = find(name, abi)
+    if sc is not None:
+        out.append((name, sc.number, groups))
+    for mux, codes in (("socketcall", SOCKETCALL), ("ipc", IPC)):
+        host = find(mux, abi)
+        if abi.name in MULTIPLEXED_ABIS and name in codes and host is not None:
+            code = ArgCmp(0, Op.EQ, codes[name])
+            code = code.narrowed() if abi.bits == 32 else code
+            out.append((mux, host.number, [(code, *(c for c in g if c.index != 0))
+                                           for g in groups]))
+    return out
+
+
 def _abi_rules(abi: Arch, rules: list[SyscallRule], rt: Runtime, default: Action,
                dropped: dict[str, list[Dropped]], outcomes: dict[str, Outcome] | None
                ) -> tuple[dict[int, tuple[Rule, ...]], int]:
@@ -236,37 +279,41 @@ def _abi_rules(abi: Arch, rules: list[SyscallRule], rt: Runtime, default: Action
     highest = -1
     for rule in rules:
         action = _action(rule.action, rule.errno_ret, rt, f"{rule.path}.action")
+        groups = _conditions(rule)
+        if abi.bits == 32:
+            groups = [tuple(c.narrowed() for c in g) for g in groups]
         for name in rule.names:
             sc = find(name, abi)
-            if sc is None:
-                if not known(name):
-                    dropped.setdefault(name, []).append(Dropped(rule.path,
-                                                                DropReason.UNKNOWN_NAME))
+            if sc is None and not known(name):
+                dropped.setdefault(name, []).append(Dropped(rule.path, DropReason.UNKNOWN_NAME))
                 continue
-            if sc.since > rt.libseccomp_kernel:
+            if sc is not None and not rt.resolves(sc):
                 dropped.setdefault(name, []).append(
                     Dropped(rule.path, DropReason.LIBSECCOMP_TOO_OLD, rt.label()))
                 continue
-            highest = max(highest, sc.number)
+            if sc is not None and not (abi.name in MULTIPLEXED_ABIS and
+                                       (name in SOCKETCALL or name in IPC)):
+                highest = max(highest, sc.number)  # runc's stub skips pseudo numbers
             if action == default:
                 continue  # runc and crun skip rules equal to the default
-            groups = _conditions(rule)
-            if sc.number in unconditional:
-                dropped.setdefault(name, []).append(Dropped(rule.path, DropReason.SHADOWED))
-                continue
-            if groups == [()]:
-                # libseccomp: the first unconditional rule wins, over every other
-                unconditional.add(sc.number)
-                table[sc.number] = []
-                if outcomes is not None:
-                    for path, _ in outcomes.get(name, Outcome(())).rules:
-                        dropped.setdefault(name, []).append(Dropped(path, DropReason.SHADOWED))
-                    outcomes[name] = Outcome(())
-            for group in groups:
-                table.setdefault(sc.number, []).append(Rule(action, group))
-                if outcomes is not None:
-                    prev = outcomes.get(name, Outcome(()))
-                    outcomes[name] = Outcome((*prev.rules, (rule.path, Rule(action, group))))
+            for call, nr, call_groups in _targets(name, abi, groups):
+                if nr in unconditional:
+                    dropped.setdefault(call, []).append(Dropped(rule.path, DropReason.SHADOWED))
+                    continue
+                if call_groups == [()]:
+                    # libseccomp: the first unconditional rule wins, over every other
+                    unconditional.add(nr)
+                    table[nr] = []
+                    if outcomes is not None:
+                        for path, _ in outcomes.get(call, Outcome(())).rules:
+                            dropped.setdefault(call, []).append(
+                                Dropped(path, DropReason.SHADOWED))
+                        outcomes[call] = Outcome(())
+                for group in call_groups:
+                    table.setdefault(nr, []).append(Rule(action, group))
+                    if outcomes is not None:
+                        prev = outcomes.get(call, Outcome(()))
+                        outcomes[call] = Outcome((*prev.rules, (rule.path, Rule(action, group))))
     return {n: tuple(r) for n, r in table.items()}, highest
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import enum
 import errno as _errno
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..bpf.insn import RET
-from ..bpf.ir import Action, ArchPolicy, ArgCmp, Op
+from ..bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op
 from ..syscalls import Arch, known, lookup, syscalls
 from .conversion import Dropped, Translation
 
@@ -42,6 +42,8 @@ class Reason(str, enum.Enum):
     """Argument rules: the branches decide."""
     STUB = "stub"
     """runc's ENOSYS stub: numbered above the highest call the profile names."""
+    ABI = "abi"
+    """The filter does not cover the call's ABI: its bad-architecture action."""
 
     def __str__(self) -> str:
         return self.value
@@ -157,7 +159,15 @@ def explain(translation: Translation, abi: Arch, names: list[str] | None = None,
 
     Raises ValueError for a name the table does not know or that *abi* lacks.
     """
-    policy = policy_for(translation, abi)
+    try:
+        policy = policy_for(translation, abi)
+    except LookupError:
+        bad = translation.filter.bad_arch
+        policy = ArchPolicy(abi, bad)
+        why = f"the filter does not cover {abi.name}: {describe(bad)} for every call"
+        return [replace(e, why=why, reason=Reason.ABI)
+                for e in explain(replace(translation, filter=Filter((policy,), bad)), abi,
+                                 names)]
     if names is None:
         return [_one(translation, policy, sc.name, sc.number) for sc in syscalls(abi)]
     result = []

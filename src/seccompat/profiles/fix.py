@@ -31,12 +31,12 @@ from ..bpf.ir import Op
 from ..errors import SeccompatError
 from ..syscalls import Arch, arch, syscalls
 from .complement import Group, complement, falls_to_default, unconditional
-from .conversion import SCMP_OPS
+from .conversion import SCMP_OPS, as_read
 from .edit import append_items, set_in_elements, set_member, spans
 from .explain import Reason
 from .model import Profile, SyscallRule, errno_or_eperm, parse
 from .proof import Proof, explained, prove
-from .runtimes import Runtime, parse_runtime
+from .runtimes import Runtime
 
 __all__ = ["FixError", "FixResult", "Proof", "fix"]
 
@@ -156,9 +156,7 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
 
     Raises ProfileError for a bad profile and FixError when it cannot be fixed.
     """
-    profile = parse(text)
-    rt = (runtime if isinstance(runtime, Runtime) else parse_runtime(runtime)).for_profile(
-        profile)
+    rt, profile, _ = as_read(parse(text), runtime)
     host = arch(target) if target is not None else arch(None)
     if profile.default_action != "SCMP_ACT_ERRNO":
         raise FixError(f"the default is {profile.default_action}: only an ERRNO default "
@@ -195,7 +193,7 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
         # Named, but newer than the runtime's libseccomp: it falls to the default
         # whatever the rules say, so ENOSYS there is as faithful as the old errno.
         either |= {n for n in by_name if n in names and all(
-            sc.since > rt.libseccomp_kernel for abi in abis for sc in syscalls(abi)
+            not rt.resolves(sc) for abi in abis for sc in syscalls(abi)
             if sc.name == n)}
         if unnamed:
             added.append(_rule_json(unnamed, old_errno, Group(), docker,
@@ -219,7 +217,7 @@ def fix(text: str | bytes, runtime: Runtime | str | None = None, *,
         warnings.append(f"{rt.label()} ignores defaultErrnoRet: calls newer than this table "
                         f"still get the default errno {old_errno}")
         unresolved = {n for n in unknown
-                      if all(sc.since > rt.libseccomp_kernel
+                      if all(not rt.resolves(sc)
                              for abi in abis for sc in syscalls(abi) if sc.name == n)}
         if unresolved:
             warnings.append(f"{rt.label()}'s libseccomp cannot name "

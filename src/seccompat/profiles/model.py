@@ -27,7 +27,7 @@ from ..syscalls import Arch, arch, find
 _T = TypeVar("_T")
 
 __all__ = ["ACTIONS", "OPS", "ArgSpec", "Condition", "Profile", "ProfileError", "SyscallRule",
-           "errno_or_eperm", "load", "parse"]
+           "errno_or_eperm", "load", "oci_view", "parse"]
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",
@@ -80,6 +80,9 @@ class SyscallRule:
     """Where the rule is in the file (``syscalls[3]``), for explanations."""
     singular: bool = False
     """Written with Docker's old ``name`` field rather than ``names``."""
+    oci_errno_ret: int | None = None
+    """``errnoRet`` alone: what an OCI reader takes (it ignores containers/common's
+    ``errno``)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class Profile:
     listener_path: str | None = None
     syscalls: tuple[SyscallRule, ...] = ()
     docker_format: bool = False
+    oci_default_errno: int | None = None
+    """``defaultErrnoRet`` alone (an OCI reader ignores ``defaultErrno``)."""
 
     def newest_kernel(self, abi: Arch) -> tuple[int, int]:
         """The newest kernel version among the calls the profile names: its era."""
@@ -223,9 +228,9 @@ def _rule(value: object, path: str) -> SyscallRule:
     else:
         raise ProfileError(path, "a rule needs names (a list of syscall names)")
     action = _action(value.get("action"), f"{path}.action")
-    errno_ret = None
+    errno_ret = oci_errno = None
     if value.get("errnoRet") is not None:
-        errno_ret = _errno(value["errnoRet"], f"{path}.errnoRet")
+        errno_ret = oci_errno = _errno(value["errnoRet"], f"{path}.errnoRet")
     if value.get("errno") not in (None, ""):  # containers/common: the name wins
         errno_ret = _errno(value["errno"], f"{path}.errno")
     args = []
@@ -249,7 +254,7 @@ def _rule(value: object, path: str) -> SyscallRule:
     return SyscallRule(names, action, errno_ret, tuple(args),
                        _condition(value.get("includes"), f"{path}.includes"),
                        _condition(value.get("excludes"), f"{path}.excludes"), comment, path,
-                       "names" not in value)
+                       "names" not in value, oci_errno)
 
 
 def _check_depth(value: object, path: str = "", depth: int = 0) -> None:
@@ -289,9 +294,9 @@ def parse(text: str | bytes) -> Profile:
     if "defaultAction" not in data:
         raise ProfileError(at("defaultAction"), "missing: every profile needs a defaultAction")
     default_action = _action(data["defaultAction"], at("defaultAction"))
-    default_errno = None
+    default_errno = oci_default = None
     if data.get("defaultErrnoRet") is not None:
-        default_errno = _errno(data["defaultErrnoRet"], at("defaultErrnoRet"))
+        default_errno = oci_default = _errno(data["defaultErrnoRet"], at("defaultErrnoRet"))
     if data.get("defaultErrno") not in (None, ""):
         default_errno = _errno(data["defaultErrno"], at("defaultErrno"))
     if "archMap" in data and data.get("architectures"):
@@ -312,15 +317,47 @@ def parse(text: str | bytes) -> Profile:
     raw_rules = _type(raw_rules, list, at("syscalls"), "syscalls")
     for i, rule in enumerate(raw_rules):
         rules.append(_rule(rule, at(f"syscalls[{i}]")))
-    docker = bool(arch_map) or any("includes" in r or "excludes" in r or "name" in r
-                                   for r in raw_rules if isinstance(r, dict))
+    docker = bool(arch_map) or data.get("defaultErrno") not in (None, "") or any(
+        any(k in r for k in ("includes", "excludes", "name", "errno"))
+        for r in raw_rules if isinstance(r, dict))
     listener = data.get("listenerPath")
     if listener is not None:
         _type(listener, str, at("listenerPath"), "listenerPath")
     return Profile(default_action, default_errno,
                    _arches(data.get("architectures"), at("architectures"), "architectures"),
                    tuple(arch_map), _strings(data.get("flags"), at("flags"), "flags"), listener,
-                   tuple(rules), docker)
+                   tuple(rules), docker, oci_default)
+
+
+def oci_view(profile: Profile) -> tuple[Profile, tuple[str, ...]]:
+    """What an OCI-only reader (runc, crun, containerd's ``ctr``) takes of a
+    Docker-format profile, and what it drops: Go's JSON decoding ignores the
+    fields runtime-spec's LinuxSeccomp lacks (archMap, name, includes, excludes,
+    comment, containers/common's errno and defaultErrno)."""
+    lost: list[str] = []
+    if profile.arch_map:
+        lost.append("archMap (only the native ABI is filtered)")
+    if profile.default_errno != profile.oci_default_errno:
+        lost.append("defaultErrno")
+    rules = []
+    by_kind: dict[str, list[str]] = {}
+    for rule in profile.syscalls:
+        if rule.singular:
+            by_kind.setdefault("name (such a rule names no call)", []).append(rule.path)
+            continue
+        if not (rule.includes.empty and rule.excludes.empty):
+            by_kind.setdefault("includes/excludes (the rule always applies)", []).append(
+                rule.path)
+        if rule.errno_ret != rule.oci_errno_ret:
+            by_kind.setdefault("errno", []).append(rule.path)
+        rules.append(SyscallRule(rule.names, rule.action, rule.oci_errno_ret, rule.args,
+                                 path=rule.path, oci_errno_ret=rule.oci_errno_ret))
+    for kind, paths in by_kind.items():
+        where = paths[0] if len(paths) == 1 else f"{len(paths)} rules, {paths[0]} to {paths[-1]}"
+        lost.append(f"{kind}: {where}")
+    return Profile(profile.default_action, profile.oci_default_errno, profile.architectures,
+                   (), profile.flags, profile.listener_path, tuple(rules), False,
+                   profile.oci_default_errno), tuple(lost)
 
 
 def read(path: str | Path) -> bytes:
