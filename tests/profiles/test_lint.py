@@ -220,3 +220,26 @@ def test_errno_zero_is_accepted_as_runc_accepts_it_and_reported() -> None:
     program = compile_filter(translate(parse(text), "runc:1.1.5", target="x86_64").filter)
     data = SeccompData(lookup("chdir", "x86_64").number, AUDIT_ARCH["x86_64"])
     assert run(program, data) == RET.ERRNO | 0
+
+
+def _kcmp(errno: int, *args: tuple[int, str, int]) -> dict[str, object]:
+    return {"names": ["kcmp"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno,
+            "args": [{"index": i, "op": f"SCMP_CMP_{op}", "value": v} for i, op, v in args]}
+
+
+def test_libseccomp_refusals_and_dropped_rules() -> None:
+    """SC701: a runtime that cannot start the container (libseccomp's EEXIST, EDOM);
+    SC303: a rule libseccomp's tree drops; SC702: what an OCI-only reader drops."""
+    conflict = _codes(_profile(_kcmp(5, (0, "EQ", 1)), _kcmp(6, (0, "EQ", 1))), "runc:1.1.5")
+    assert any(m.startswith("syscalls[1]") and "EEXIST" in m for m in conflict["SC701"])
+    endian = _codes(_profile(_kcmp(5), architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_S390X"]),
+                    "crun:1.8.1")
+    assert any("s390x" in m and "EDOM" in m for m in endian["SC701"])
+    shorter = _codes(_profile(_kcmp(5, (0, "EQ", 1)), _kcmp(6, (0, "EQ", 1), (1, "EQ", 2))),
+                     "runc:1.1.5")
+    assert [m.split(":")[0] for m in shorter["SC303"]] == ["syscalls[1]"]
+    assert "SC701" not in shorter
+    docker = load(PROFILES / "moby-default-v20.10.0.json")
+    oci = {f.code: f for f in lint(docker, ["runc:1.1.5"], target="x86_64")}
+    assert "archMap" in oci["SC702"].message
+    assert "SC702" not in {f.code for f in lint(docker, ["docker:20.10.0"], target="x86_64")}

@@ -509,3 +509,27 @@ def test_the_first_unconditional_rule_wins_as_in_libseccomp() -> None:
     setns = explain(translation, arch("x86_64"), ["setns"])[0]
     assert setns.action == Action.allow()
     assert [d.reason for d in translation.outcomes["setns"].dropped] == [DropReason.SHADOWED]
+
+
+def test_overlapping_ranges_follow_libseccomps_order() -> None:
+    """libseccomp tests the larger GT first and a higher argument before a lower one,
+    whatever the profile's order (its tree, :mod:`seccompat.profiles.libseccomp_tree`):
+    read arg2 > 128 -> 5 and arg2 > 256 -> 6 give 6 at 300 (the first rule's 5 before)."""
+    rules = [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
+              "args": [{"index": 2, "value": 128, "op": "SCMP_CMP_GT"}]},
+             {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 6,
+              "args": [{"index": 2, "value": 256, "op": "SCMP_CMP_GT"}]},
+             {"names": ["read"], "action": "SCMP_ACT_TRAP",
+              "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"}]}]
+    text = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                       "syscalls": rules})
+    t = translate(parse(text), "runc:1.1.5", target="x86_64")
+    program = compile_filter(t.filter)
+    nr, x86_64 = lookup("read", "x86_64").number, AUDIT_ARCH["x86_64"]
+    for args, want in (((0, 0, 300), RET.ERRNO | 6), ((0, 0, 200), RET.ERRNO | 5),
+                       ((0, 0, 1 << 40), RET.ERRNO | 6), ((7, 0, 300), RET.ERRNO | 6),
+                       ((7, 0, 0), RET.TRAP), ((0, 0, 128), RET.ALLOW)):
+        data = SeccompData(nr, x86_64, args=(*args, 0, 0, 0))
+        assert run(program, data) == want, args
+    branches = explain(t, arch("x86_64"), ["read"])[0].branches
+    assert [b.where for b in branches] == ["syscalls[1]", "syscalls[0]", "syscalls[2]"]

@@ -7,8 +7,10 @@ cannot drift apart.
 Semantics when several rules of one syscall match: the most restrictive action
 wins (the kernel's own precedence between stacked filters: KILL_PROCESS,
 KILL_THREAD, TRAP, ERRNO, USER_NOTIF, TRACE, LOG, ALLOW); between two matching
-rules of equal precedence, the first listed wins.  A syscall no rule matches gets
-the policy's default; an ABI the filter does not cover gets ``bad_arch``.
+rules of equal precedence, the first listed wins.  An *ordered* policy (what
+libseccomp builds from a profile) takes the first matching rule as listed.  A
+syscall no rule matches gets the policy's default; an ABI the filter does not
+cover gets ``bad_arch``.
 """
 
 from __future__ import annotations
@@ -201,10 +203,14 @@ class ArchPolicy:
     rules: Mapping[int, tuple[Rule, ...]] = field(default_factory=dict)
     above: tuple[int, Action] | None = None
     """``(n, action)``: every number above *n* gets *action* (runc's ENOSYS stub)."""
+    ordered: bool = False
+    """The first matching rule as listed wins (not the most restrictive)."""
 
     def outcome(self, nr: int) -> tuple[Rule, ...]:
-        """The rules for *nr*, most restrictive first (empty: the default applies)."""
+        """The rules for *nr* in the order they are tried (empty: the default applies)."""
         rules = self.rules.get(nr, ())
+        if self.ordered:
+            return tuple(rules)
         return tuple(sorted(rules, key=lambda r: r.action.precedence))
 
     def decide(self, nr: int, args: tuple[int, ...] = (0,) * 6) -> Action:

@@ -31,6 +31,7 @@ from errno import ENOSYS, EPERM
 
 from ..bpf.ir import Action, ArchPolicy, ArgCmp, Filter, Op, Rule
 from ..syscalls import Arch, arch, find, known, native_arch
+from .libseccomp_tree import CallTree, Conflict
 from .model import ArgSpec, Condition, Profile, ProfileError, SyscallRule, oci_view
 from .runtimes import DEFAULT_CAPS, IPC, MULTIPLEXED_ABIS, SOCKETCALL, Runtime, parse_runtime
 
@@ -95,6 +96,10 @@ class Translation:
     """ABI name -> the highest number the ENOSYS stub leaves to the filter."""
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    rules: tuple[SyscallRule, ...] = ()
+    """The rules the low-level runtime is handed, in order (the engine's conversion
+    done): what runc and crun give libseccomp, one call at a time."""
+
 
 
 def _applies(cond: Condition, caps: set[str], goarch: str, kernel: tuple[int, int],
@@ -201,6 +206,12 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
     default = _action(profile.default_action, default_errno, rt, "defaultAction")
     v = rt.low_version
     abis = profile.abis(host)  # (model.parse refuses unknown architectures)
+    other = [a.name for a in abis if a.little_endian != host.little_endian]
+    if other:
+        raise ProfileError("archMap" if profile.arch_map else "architectures",
+                           f"libseccomp refuses {', '.join(other)} in a filter for "
+                           f"{host.name} (an ABI of the other byte order: seccomp_arch_add "
+                           f"fails with EDOM): {rt.label()} fails to start the container")
     stub_arches = set(abis)
     if rt.low == "runc" and v < (1, 2, 0, 0) and host not in {
             arch(n) for n in profile.arch_names(host)}:
@@ -217,12 +228,12 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         if stub and abi in stub_arches and highest >= 0:
             above = (highest, Action.errno(ENOSYS))
             stub_max[abi.name] = highest
-        policies.append(ArchPolicy(abi, default, table, above))
+        policies.append(ArchPolicy(abi, default, table, above, ordered=True))
     for name, why in dropped.items():
         prev = outcomes.get(name, Outcome(()))
         outcomes[name] = Outcome(prev.rules, tuple(dict.fromkeys(why)))
     flt = Filter(_merge_x32(policies), bad_arch=Action.kill_thread())
-    return Translation(rt, flt, default, stub_max, outcomes, warnings)
+    return Translation(rt, flt, default, stub_max, outcomes, warnings, tuple(rules))
 
 
 def _engine_rules(profile: Profile, rt: Runtime, caps: set[str], goarch: str,
@@ -263,7 +274,6 @@ def _targets(name: str, abi: Arch, groups: list[tuple[ArgCmp, ...]]
         host = find(mux, abi)
         if abi.name in MULTIPLEXED_ABIS and name in codes and host is not None:
             code = ArgCmp(0, Op.EQ, codes[name])
-            code = code.narrowed() if abi.bits == 32 else code
             out.append((mux, host.number, [(code, *(c for c in g if c.index != 0))
                                            for g in groups]))
     return out
@@ -272,16 +282,15 @@ def _targets(name: str, abi: Arch, groups: list[tuple[ArgCmp, ...]]
 def _abi_rules(abi: Arch, rules: list[SyscallRule], rt: Runtime, default: Action,
                dropped: dict[str, list[Dropped]], outcomes: dict[str, Outcome] | None
                ) -> tuple[dict[int, tuple[Rule, ...]], int]:
-    """The low-level runtime's rules on one ABI, by number, and the highest number
-    named (the stub's bound); *outcomes* (the host ABI's) records which rules apply."""
-    table: dict[int, list[Rule]] = {}
-    unconditional: set[int] = set()  # numbers an unconditional rule already decides
+    """The low-level runtime's rules on one ABI, by number, in the order libseccomp's
+    filter tries them (:mod:`.libseccomp_tree`), and the highest number named (the
+    stub's bound); *outcomes* (the host ABI's) records which rules apply."""
+    trees: dict[int, CallTree] = {}
+    calls: dict[int, str] = {}
     highest = -1
     for rule in rules:
         action = _action(rule.action, rule.errno_ret, rt, f"{rule.path}.action")
         groups = _conditions(rule)
-        if abi.bits == 32:
-            groups = [tuple(c.narrowed() for c in g) for g in groups]
         for name in rule.names:
             sc = find(name, abi)
             if sc is None and not known(name):
@@ -297,24 +306,27 @@ def _abi_rules(abi: Arch, rules: list[SyscallRule], rt: Runtime, default: Action
             if action == default:
                 continue  # runc and crun skip rules equal to the default
             for call, nr, call_groups in _targets(name, abi, groups):
-                if nr in unconditional:
-                    dropped.setdefault(call, []).append(Dropped(rule.path, DropReason.SHADOWED))
-                    continue
-                if call_groups == [()]:
-                    # libseccomp: the first unconditional rule wins, over every other
-                    unconditional.add(nr)
-                    table[nr] = []
-                    if outcomes is not None:
-                        for path, _ in outcomes.get(call, Outcome(())).rules:
-                            dropped.setdefault(call, []).append(
-                                Dropped(path, DropReason.SHADOWED))
-                        outcomes[call] = Outcome(())
+                tree = trees.setdefault(nr, CallTree(abi.long_bits))
+                calls[nr] = call
                 for group in call_groups:
-                    table.setdefault(nr, []).append(Rule(action, group))
-                    if outcomes is not None:
-                        prev = outcomes.get(call, Outcome(()))
-                        outcomes[call] = Outcome((*prev.rules, (rule.path, Rule(action, group))))
-    return {n: tuple(r) for n, r in table.items()}, highest
+                    try:
+                        tree.add(action, group, rule.path)
+                    except Conflict:
+                        raise ProfileError(rule.path, f"libseccomp refuses this rule for "
+                                           f"{call} on {abi.name}: it ends where an earlier "
+                                           "rule of the call ends, with another action "
+                                           f"(EEXIST): {rt.label()} fails to start the "
+                                           "container") from None
+    table = {}
+    for nr, tree in trees.items():
+        ordered = tree.rules()
+        table[nr] = tuple(r for _, r in ordered)
+        if outcomes is not None:
+            call = calls[nr]
+            for path in tree.shadowed():
+                dropped.setdefault(call, []).append(Dropped(path, DropReason.SHADOWED))
+            outcomes[call] = Outcome(tuple(ordered))
+    return table, highest
 
 
 def _merge_x32(policies: list[ArchPolicy]) -> tuple[ArchPolicy, ...]:

@@ -22,7 +22,7 @@ from ..syscalls import Arch, arch, known, lookup, names
 from .argset import satisfiable
 from .conversion import DropReason, Translation, arg_cmp, translate
 from .explain import Reason, explain
-from .model import Profile, ProfileError, SyscallRule, errno_or_eperm
+from .model import Profile, ProfileError, SyscallRule, errno_or_eperm, oci_view
 from .runtimes import Runtime, libseccomp_release
 
 __all__ = ["CHECKS", "Finding", "lint"]
@@ -36,12 +36,16 @@ CHECKS: dict[str, tuple[str, str]] = {
     "SC301": ("warning", "overlapping argument rules with different actions"),
     "SC302": ("warning", "a rule that never applies: an unconditional rule for the call comes "
                          "first"),
+    "SC303": ("warning", "a rule libseccomp drops: an earlier rule of the call decides where it "
+                         "would"),
     "SC401": ("warning", "no architectures: only the native ABI is covered"),
     "SC402": ("warning", "x86_64 covered without its i386 or x32 ABI"),
     "SC501": ("error", "errnoRet on an action other than ERRNO or TRACE"),
     "SC502": ("warning", "errno above 4095"),
     "SC503": ("warning", "errno 0: the call returns success without running"),
     "SC601": ("warning", "a rule that can never match"),
+    "SC701": ("error", "the runtime refuses the profile: the container does not start"),
+    "SC702": ("warning", "Docker-format fields an OCI-only runtime drops"),
     "SC602": ("note", "a rule equal to the default action has no effect"),
 }
 
@@ -195,6 +199,13 @@ def _translated(profile: Profile, tr: Translation, abi: Arch) -> Iterable[Findin
     conditional = {r.path for r in profile.syscalls
                    if not (r.includes.empty and r.excludes.empty)}
     yield from _overlaps(tr, conditional)
+    if profile.docker_format and not tr.runtime.reads_docker_format:
+        _, lost = oci_view(profile)
+        if lost:
+            yield Finding("SC702", "archMap" if profile.arch_map else "syscalls",
+                          f"{label} reads the OCI fields only: it drops {'; '.join(lost)}",
+                          "run it through an engine that converts Docker's format (docker, "
+                          "podman), or write the OCI fields: architectures, errnoRet")
 
 
 def _enosys_advice(runtime: Runtime, allow: bool = False) -> str:
@@ -221,8 +232,18 @@ def _overlaps(tr: Translation, conditional: set[str]) -> Iterable[Finding]:
         rules = outcome.rules
         first = next(((p, r) for p, r in rules if not r.conditions), None)
         for gone in outcome.dropped:
-            if gone.reason is not DropReason.SHADOWED or first is None or \
-                    gone.path in conditional or (first[0], gone.path) in seen:
+            if gone.reason is not DropReason.SHADOWED or gone.path in conditional:
+                continue
+            if first is None:
+                if ("", gone.path) not in seen:
+                    seen.add(("", gone.path))
+                    yield Finding("SC303", gone.path, f"{name}: libseccomp builds one decision "
+                                  "tree per call and keeps the shorter of two rules that share "
+                                  "their first tests: an earlier rule decides wherever this one "
+                                  "would, and this rule never applies", "merge the two rules, "
+                                  "or make their conditions disjoint")
+                continue
+            if (first[0], gone.path) in seen:
                 continue
             seen.add((first[0], gone.path))
             yield Finding("SC302", gone.path, f"{name}: {_short(first[1].action)} ({first[0]}) "
@@ -237,8 +258,9 @@ def _overlaps(tr: Translation, conditional: set[str]) -> Iterable[Finding]:
                     seen.add((path_a, path_b))
                     yield Finding("SC301", path_b, f"{name}: argument rules {path_a} "
                                   f"({_short(a.action)}) and {path_b} ({_short(b.action)}) can "
-                                  "match one call; libseccomp up to 2.6.1 merges them into a "
-                                  "weaker filter", "make the conditions disjoint")
+                                  "match one call; libseccomp tries them in its own order (higher "
+                                  "argument first, EQ before LT/LE before GT/GE, the larger GT "
+                                  "first), not the profile's", "make the conditions disjoint")
 
 
 def _short(action: Action) -> str:
@@ -260,8 +282,15 @@ def lint(profile: Profile, runtimes: Sequence[Runtime | str | None] = (None,), *
     for runtime in runtimes:
         try:
             tr = translate(profile, runtime, target=abi, kernel=kernel, caps=cap_list)
-        except ProfileError:
-            continue  # that runtime refuses the profile: SC501 says why
+        except ProfileError as exc:
+            if not any(f.path.startswith(exc.path or "\0") and f.severity == "error"
+                       for f in findings):  # (SC501 already says why crun refuses)
+                label = runtime if isinstance(runtime, str) else \
+                    (runtime.label() if runtime is not None else "the default runtime")
+                findings.append(Finding("SC701", exc.path or "defaultAction",
+                                        f"under {label}: {str(exc).split(': ', 1)[-1]}",
+                                        "change what the message names"))
+            continue
         for f in _translated(profile, tr, abi):
             if f not in findings:
                 findings.append(f)

@@ -47,6 +47,12 @@ class Arch:
     nr_base: int = 0
     birth: tuple[int, int] = (3, 0)
 
+    @property
+    def long_bits(self) -> int:
+        """The width of a C long: 32 on MIPS n32 too (ILP32 on a 64-bit AUDIT_ARCH).
+        libseccomp compares syscall arguments at this width."""
+        return 32 if self.table == "mips64n32" else self.bits
+
     def raw_number(self, table_number: int) -> int:
         """The number seccomp_data.nr carries for a table number of this ABI."""
         if self.nr_base and 0 <= table_number < 0x0F0000:
