@@ -533,3 +533,21 @@ def test_overlapping_ranges_follow_libseccomps_order() -> None:
         assert run(program, data) == want, args
     branches = explain(t, arch("x86_64"), ["read"])[0].branches
     assert [b.where for b in branches] == ["syscalls[1]", "syscalls[0]", "syscalls[2]"]
+
+
+def test_runc_stub_native_from_1_1_15_and_not_for_highest_zero() -> None:
+    """runc #4391 (1.1.15, then 1.2.0) stubs the native ABI with no architectures;
+    an ABI whose highest named number is 0 (x86_64 read) gets no stub at all."""
+    bare = json.dumps({"defaultAction": "SCMP_ACT_ERRNO",
+                       "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]})
+    x86_64 = arch("x86_64")
+    verdict = {v: explain(translate(parse(bare), f"runc:{v}", target="x86_64"), x86_64,
+                          ["1000"])[0].action for v in ("1.1.14", "1.1.15", "1.2.0")}
+    assert verdict == {"1.1.14": Action.errno(errno.EPERM), "1.1.15": Action.errno(errno.ENOSYS),
+                       "1.2.0": Action.errno(errno.ENOSYS)}
+    only_read = json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "architectures":
+                            ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["read"],
+                                                                "action": "SCMP_ACT_ALLOW"}]})
+    t = translate(parse(only_read), "runc:1.1.15", target="x86_64")
+    assert t.stub == {}
+    assert explain(t, x86_64, ["1000"])[0].action == Action.errno(errno.EPERM)

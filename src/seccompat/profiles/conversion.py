@@ -213,7 +213,7 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
                            f"{host.name} (an ABI of the other byte order: seccomp_arch_add "
                            f"fails with EDOM): {rt.label()} fails to start the container")
     stub_arches = set(abis)
-    if rt.low == "runc" and v < (1, 2, 0, 0) and host not in {
+    if rt.low == "runc" and v < (1, 1, 15, 0) and host not in {  # runc #4391
             arch(n) for n in profile.arch_names(host)}:
         stub_arches.discard(host)
     stub = rt.low == "runc" and v >= (1, 0, 0, 93) and profile.default_action not in (
@@ -225,7 +225,7 @@ def translate(profile: Profile, runtime: Runtime | str | None = None, *,
         table, highest = _abi_rules(abi, rules, rt, default, dropped,
                                     outcomes if abi is host else None)
         above = None
-        if stub and abi in stub_arches and highest >= 0:
+        if stub and abi in stub_arches and highest > 0:  # (0: runc sees no calls)
             above = (highest, Action.errno(ENOSYS))
             stub_max[abi.name] = highest
         policies.append(ArchPolicy(abi, default, table, above, ordered=True))

@@ -149,7 +149,7 @@ def _arch_checks(profile: Profile) -> Iterable[Finding]:
         where = "architectures"
     else:
         yield Finding("SC401", "architectures", "no architectures: processes of another ABI "
-                      "(i386 or x32 on x86_64) get the bad-arch action, and runc before 1.2 "
+                      "(i386 or x32 on x86_64) get the bad-arch action, and runc before 1.1.15 "
                       "adds no ENOSYS stub", "list SCMP_ARCH_X86_64, SCMP_ARCH_X86 and "
                       "SCMP_ARCH_X32 (or the archMap of Docker's default)")
         return
