@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import errno as _errno
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..syscalls import Arch, arch, lookup
 from .insn import RET, action_name, action_precedence
@@ -161,12 +161,6 @@ class ArgCmp:
         for what, v in (("value", self.value), ("mask", self.mask)):
             if not 0 <= v < 1 << self.width:
                 raise ValueError(f"comparison {what} {v} out of range 0..2**{self.width}-1")
-
-    def narrowed(self) -> ArgCmp:
-        """The comparison libseccomp emits on a 32-bit ABI: value and mask cut to
-        their low words, the argument's low word compared."""
-        m32 = 0xFFFFFFFF
-        return replace(self, value=self.value & m32, mask=self.mask & m32, width=32)
 
     def matches(self, arg: int) -> bool:
         """Evaluate on a 64-bit argument value (the reference semantics)."""

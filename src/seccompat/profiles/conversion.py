@@ -101,7 +101,6 @@ class Translation:
     done): what runc and crun give libseccomp, one call at a time."""
 
 
-
 def _applies(cond: Condition, caps: set[str], goarch: str, kernel: tuple[int, int],
              engine: str, include: bool) -> bool:
     """moby createSpecsSyscall's order, for one includes (True) or excludes block."""
@@ -323,7 +322,7 @@ def _abi_rules(abi: Arch, rules: list[SyscallRule], rt: Runtime, default: Action
         table[nr] = tuple(r for _, r in ordered)
         if outcomes is not None:
             call = calls[nr]
-            for path in tree.shadowed():
+            for path in tree.shadowed(ordered):
                 dropped.setdefault(call, []).append(Dropped(path, DropReason.SHADOWED))
             outcomes[call] = Outcome(tuple(ordered))
     return table, highest

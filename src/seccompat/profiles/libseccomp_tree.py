@@ -29,6 +29,7 @@ checked against the library itself in ``tests/profiles/test_libseccomp.py``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -106,8 +107,7 @@ def _chain(conditions: tuple[ArgCmp, ...], leaf: _Leaf, long_bits: int
         nonlocal head
         if head is None:
             head = node
-        for end, side in ends:
-            setattr(end, "t" if side else "f", node)
+        _hang(ends, node)
 
     for c in sorted(conditions, key=lambda c: c.index):
         value = c.value if c.op is not Op.MASKED_EQ else c.value & c.mask
@@ -144,9 +144,14 @@ def _chain(conditions: tuple[ArgCmp, ...], leaf: _Leaf, long_bits: int
             ends = [(same, False), (low, False)]
     if head is None:
         return None
-    for node, side in ends:
-        setattr(node, "t" if side else "f", leaf)
+    _hang(ends, leaf)
     return head
+
+
+def _hang(ends: list[tuple[_Node, bool]], to: _Leaf | _Node) -> None:
+    """Lead each test of *ends* to *to*, on its true (True) or false side."""
+    for node, side in ends:
+        setattr(node, "t" if side else "f", to)
 
 
 def _actions(to: _Leaf | _Node | None) -> Iterator[Action]:
@@ -244,9 +249,10 @@ class CallTree:
                     out.append((leaf.where, rule))
         return out
 
-    def shadowed(self) -> list[str]:
-        """The rules added that decide nothing (libseccomp kept another)."""
-        live = {where for where, _ in self.rules()}
+    def shadowed(self, read_back: list[tuple[str, Rule]]) -> list[str]:
+        """The rules added that decide nothing (libseccomp kept another), given
+        :meth:`rules`' answer."""
+        live = {where for where, _ in read_back}
         return [w for w in dict.fromkeys(self.added) if w not in live]
 
 
@@ -334,16 +340,8 @@ def _full_width(tests: list[tuple[_Node, bool]], long_bits: int
             spans = [(h << 32 | a, h << 32 | b) for h, _ in points for a, b in words[False]]
         top = _M32 if width == 32 else _M64
         options.append([head + _span_cmps(index, a, b, top, width) for a, b in spans])
-    yield from _product(options)
-
-
-def _product(options: list[list[tuple[ArgCmp, ...]]]) -> Iterator[tuple[ArgCmp, ...]]:
-    if not options:
-        yield ()
-        return
-    for first in options[0]:
-        for rest in _product(options[1:]):
-            yield first + rest
+    for parts in itertools.product(*options):
+        yield tuple(c for part in parts for c in part)
 
 
 def _bounds(cmps: tuple[ArgCmp, ...], index: int) -> tuple[int, int] | None:

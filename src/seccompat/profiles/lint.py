@@ -44,9 +44,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "SC502": ("warning", "errno above 4095"),
     "SC503": ("warning", "errno 0: the call returns success without running"),
     "SC601": ("warning", "a rule that can never match"),
+    "SC602": ("note", "a rule equal to the default action has no effect"),
     "SC701": ("error", "the runtime refuses the profile: the container does not start"),
     "SC702": ("warning", "Docker-format fields an OCI-only runtime drops"),
-    "SC602": ("note", "a rule equal to the default action has no effect"),
 }
 
 
@@ -283,8 +283,9 @@ def lint(profile: Profile, runtimes: Sequence[Runtime | str | None] = (None,), *
         try:
             tr = translate(profile, runtime, target=abi, kernel=kernel, caps=cap_list)
         except ProfileError as exc:
-            if not any(f.path.startswith(exc.path or "\0") and f.severity == "error"
-                       for f in findings):  # (SC501 already says why crun refuses)
+            said = bool(exc.path) and any(f.severity == "error" and f.path.startswith(exc.path)
+                                          for f in findings)  # (SC501: why crun refuses)
+            if not said:
                 label = runtime if isinstance(runtime, str) else \
                     (runtime.label() if runtime is not None else "the default runtime")
                 findings.append(Finding("SC701", exc.path or "defaultAction",
