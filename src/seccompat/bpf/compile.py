@@ -7,7 +7,7 @@ Program shape::
              (x86_64/x32 share an AUDIT_ARCH: jge nr, 0x40000000 splits them, or
               sends the ABI the filter does not cover to bad_arch)
              binary search over number intervals -> outcome
-    outcome: ret ACTION, or a chain of argument tests, most restrictive rule first
+    outcome: ret ACTION, or a chain of argument tests in ArchPolicy.outcome's order
 
 The syscall numbers are cut into maximal intervals of equal outcome (gaps get the
 default), and a balanced tree of ``jge`` picks the interval: depth
@@ -163,7 +163,7 @@ def _compare(asm: _Assembler, cmp: ArgCmp, le: bool, true: int, false: int) -> i
 
 
 def _rules_block(asm: _Assembler, rules: tuple[Rule, ...], default: int, le: bool) -> int:
-    """A chain of rules, most restrictive first; falls through to *default*."""
+    """A chain of rules, tried in order (ArchPolicy.outcome's); falls through to *default*."""
     label = default
     for rule in reversed(rules):
         action = asm.ret(rule.action.value)

@@ -80,7 +80,7 @@ class Outcome:
     """Why a syscall gets what it gets (for explain)."""
 
     rules: tuple[tuple[str, Rule], ...]
-    """(where in the file, the rule) that apply, most restrictive first."""
+    """(where in the file, the rule) that apply, in the order the filter tries them."""
     dropped: tuple[Dropped, ...] = ()
     """Why rules naming this call were left out (a condition, an unknown name)."""
 

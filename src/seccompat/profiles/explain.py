@@ -3,8 +3,8 @@
 The answer is read off the filter the runtime installs (the same
 :class:`~seccompat.bpf.ir.ArchPolicy` the compiler turns into BPF), so an
 explanation cannot drift from what runs.  When several rules of one call match,
-the most restrictive action wins (seccomp(2), "Filter return values": the kernel's
-precedence between stacked filters, applied within one filter as well).
+the first branch in the order libseccomp's filter tries them wins
+(:mod:`.libseccomp_tree`); the branches are listed in that order.
 """
 
 from __future__ import annotations
